@@ -1,0 +1,31 @@
+# make demo: the main job on a fresh clone.  make test: lint + the whole test suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test lint format bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	# torch first, pinned: on these machines this is the CPU build on disk (a bare `torch` pulls CUDA).
+	$(BIN)/python -m pip install -q torch==2.13.0
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: $(STAMP)
+	$(BIN)/relukit plot relu leaky_relu prelu mish gelu --derivative --out relukit-report/activations.png
+
+test: $(STAMP)
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/python -m pytest -n 2 -q
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests
+
+clean:
+	rm -rf $(VENV) relukit-report .pytest_cache .ruff_cache .hypothesis

@@ -1,0 +1,3 @@
+"""torch.library custom ops behind relukit.functional (importing this registers them)."""
+
+from relukit._ops import piecewise  # noqa: F401

@@ -1,0 +1,85 @@
+"""Bit packing of derivative codes.
+
+Format (shared with the Triton kernels): codes are taken in the tensor's logical (row-major) order;
+with ``bits`` = 1, element i is bit ``i % 8`` of byte ``i // 8``; with ``bits`` = 2, element i is bits
+``2 (i % 4)`` and ``2 (i % 4) + 1`` of byte ``i // 4``. Padding bits are unspecified.
+
+``unpack_proxy`` expands packed codes into a float tensor holding the code values (0., 1., 2.) in the
+gradient's dtype, written into a per-thread scratch buffer that is reused across calls: fresh large
+allocations on CPU cost page faults that dominate an elementwise backward. The proxy feeds torch's own
+backward kernels, so relukit's gradients are computed by the same instructions as torch's.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+_local = threading.local()
+
+
+def packed_size(numel: int, bits: int) -> int:
+    return (numel * bits + 7) // 8
+
+
+def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
+    """Packs a bool mask (bits=1) or uint8 codes 0..3 (bits=2) into a flat uint8 tensor."""
+    flat = codes.reshape(-1)
+    if bits == 1:
+        flat = flat.to(torch.bool).contiguous()
+        if flat.device.type == "cpu":
+            return torch.from_numpy(np.packbits(flat.numpy(), bitorder="little"))
+        return _pack_bits_torch(flat)
+    if bits != 2:
+        raise ValueError(f"pack: bits must be 1 or 2, got {bits}")
+    flat = flat.to(torch.uint8)
+    pad = (-flat.numel()) % 4
+    quads = torch.nn.functional.pad(flat, (0, pad)).view(-1, 4)
+    return quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+
+
+def _pack_bits_torch(flat: torch.Tensor) -> torch.Tensor:
+    # Eight 0/1 bytes read as one little-endian int64; the multiply gathers byte i's bit into bit 56 + i
+    # (the products 2^(8i + 7j + 7) never collide), so the top byte is the packed mask.
+    pad = (-flat.numel()) % 8
+    words = torch.nn.functional.pad(flat.view(torch.uint8), (0, pad)).view(torch.int64)
+    return ((words * 0x0102040810204080) >> 56).to(torch.uint8)
+
+
+def _lookup(bits: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """(256, 8 // bits) table: byte value -> its codes as floats."""
+    key = ("lut", bits, dtype, device)
+    table = getattr(_local, "cache", {}).get(key)
+    if table is None:
+        per_byte = 8 // bits
+        shifts = torch.arange(per_byte, device=device) * bits
+        table = ((torch.arange(256, device=device).unsqueeze(1) >> shifts) & ((1 << bits) - 1)).to(dtype)
+        _local.__dict__.setdefault("cache", {})[key] = table
+    return table
+
+
+def _scratch(numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    cache = _local.__dict__.setdefault("cache", {})
+    key = ("scratch", dtype, device)
+    buffer = cache.get(key)
+    if buffer is None or buffer.numel() < numel:
+        buffer = torch.empty(numel, dtype=dtype, device=device)
+        cache[key] = buffer
+    return buffer[:numel]
+
+
+def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
+    """uint8 codes (a fresh tensor of ``numel`` elements): the inverse of ``pack``."""
+    table = _lookup(bits, torch.uint8, packed.device)
+    return table[packed.long()].reshape(-1)[:numel]
+
+
+def unpack_proxy(packed: torch.Tensor, bits: int, numel: int, dtype: torch.dtype) -> torch.Tensor:
+    """Codes as ``dtype`` values in a reused scratch buffer (valid until the next call on this thread)."""
+    table = _lookup(bits, dtype, packed.device)
+    per_byte = 8 // bits
+    out = _scratch(packed.numel() * per_byte, dtype, packed.device)
+    torch.index_select(table, 0, packed.to(torch.int32), out=out.view(-1, per_byte))
+    return out[:numel]

@@ -1,0 +1,108 @@
+"""Lean autograd for the piecewise-linear members, as ``torch.library`` custom ops.
+
+``relukit::piecewise_forward(x, name, params) -> (y, packed)`` computes y with torch's own op and the
+member's derivative codes (``catalog``), packed 1 or 2 bits per element; autograd saves only ``packed``.
+``relukit::piecewise_backward(grad, packed, slopes, multiply) -> grad_input`` is ``grad * slopes[code]``
+computed by torch's own backward kernels, so gradients are bit-identical to torch's. The backward op is
+linear in ``grad`` and has its own autograd, so double backward works.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import array_api_compat.torch as xp_torch
+import torch
+import torch.nn.functional as F
+
+from relukit import catalog
+from relukit._ops import packing
+
+_aten = torch.ops.aten
+
+
+def encode(entry: catalog.Activation, params: dict[str, Any]) -> list[float]:
+    """Parameters as the op's ``float[]`` (None, e.g. rectify's max_value, travels as NaN)."""
+    return [math.nan if params[p.name] is None else float(params[p.name]) for p in entry.params]
+
+
+def decode(entry: catalog.Activation, values: Sequence[float]) -> dict[str, Any]:
+    return {p.name: None if math.isnan(v) else v for p, v in zip(entry.params, values)}
+
+
+def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """torch's own op where there is one, else the catalog formula on torch tensors."""
+    if entry.torch_op is None:
+        return entry.forward(x, xp_torch, **params)
+    if entry.name == "rrelu":
+        return F.rrelu(x, training=False, **params)
+    return getattr(F, entry.torch_op)(x, **params)
+
+
+@torch.library.custom_op("relukit::piecewise_forward", mutates_args=())
+def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    entry = catalog.BY_NAME[name]
+    bound = decode(entry, params)
+    y = stock_forward(entry, x, bound)
+    return y, packing.pack(entry.codes(x, xp_torch, **bound), entry.code_bits(**bound))
+
+
+@piecewise_forward.register_fake
+def _(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
+    entry = catalog.BY_NAME[name]
+    bits = entry.code_bits(**decode(entry, params))
+    return torch.empty_like(x), x.new_empty(packing.packed_size(x.numel(), bits), dtype=torch.uint8)
+
+
+@torch.library.custom_op("relukit::piecewise_backward", mutates_args=())
+def piecewise_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    bits = 1 if len(slopes) <= 2 else 2
+    code = packing.unpack_proxy(packed, bits, grad.numel(), grad.dtype).view(grad.shape)
+    if bits == 1 and multiply:  # torch leaky_relu_backward: code > 0 ? grad : grad * slope
+        return _aten.leaky_relu_backward(grad, code, slopes[0], False)
+    if bits == 1 and slopes == [0.0, 1.0]:  # torch threshold_backward: code <= 0.5 ? 0 : grad
+        return _aten.threshold_backward(grad, code, 0.5)
+    result = torch.zeros_like(grad)
+    for value, slope in enumerate(slopes):
+        if slope != 0.0 or multiply:
+            result = torch.where(code == value, grad if slope == 1.0 else grad * slope, result)
+    return result
+
+
+@piecewise_backward.register_fake
+def _(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    return torch.empty_like(grad)
+
+
+def _forward_context(ctx, inputs, output) -> None:
+    _, name, params = inputs
+    entry = catalog.BY_NAME[name]
+    bound = decode(entry, params)
+    ctx.slopes = [float(s) for s in entry.slopes(**bound)]
+    ctx.multiply = entry.backward == "multiply"
+    ctx.save_for_backward(output[1])
+    ctx.mark_non_differentiable(output[1])
+
+
+def _forward_backward(ctx, grad_y, grad_packed):
+    (packed,) = ctx.saved_tensors
+    return piecewise_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
+
+
+piecewise_forward.register_autograd(_forward_backward, setup_context=_forward_context)
+
+
+def _backward_context(ctx, inputs, output) -> None:
+    _, packed, slopes, multiply = inputs
+    ctx.slopes, ctx.multiply = slopes, multiply
+    ctx.save_for_backward(packed)
+
+
+def _backward_backward(ctx, grad_grad):
+    (packed,) = ctx.saved_tensors
+    return piecewise_backward(grad_grad, packed, ctx.slopes, ctx.multiply), None, None, None
+
+
+piecewise_backward.register_autograd(_backward_backward, setup_context=_backward_context)

@@ -1,0 +1,1 @@
+"""Figures and the HTML report. Rendering only: nothing here trains or measures."""
