@@ -48,8 +48,12 @@ def _stock(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], i
 def apply(
     entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], *, inplace: bool = False, training: bool = False
 ) -> torch.Tensor:
-    """Runs a member on a tensor with already-checked ``params`` (the module and functional path)."""
-    if entry.piecewise_linear and not training and lean_applies(x):
+    """Runs a member on a tensor with already-checked ``params`` (the module and functional path).
+
+    ``training`` matters for rrelu only: it then samples its slopes (torch's op and autograd).
+    """
+    sampled = training and entry.name == "rrelu"
+    if entry.piecewise_linear and not sampled and lean_applies(x):
         y, _ = torch.ops.relukit.piecewise_forward(x, entry.name, _piecewise.encode(entry, params))
         return x.copy_(y) if inplace else y
     return _stock(entry, x, params, inplace, training)

@@ -1,0 +1,156 @@
+"""Names to modules, and swapping activations in any model.
+
+* ``get_activation("leaky", negative_slope=0.1)`` -> ``relukit.nn.LeakyReLU(0.1)``
+* ``convert(model, "mish")`` replaces every activation module (torch's or relukit's) by ``to``
+* ``lean(model)`` swaps each stock torch activation for relukit's: same outputs and gradients, less memory
+* ``param_groups(model, weight_decay)`` keeps PReLU slopes out of weight decay (He et al. 2015)
+"""
+
+from __future__ import annotations
+
+import copy
+import fnmatch
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from torch import nn
+
+from relukit import catalog
+from relukit import nn as rnn
+
+Factory = Callable[[nn.Module], nn.Module]
+_EXTRA: dict[str, Callable[..., nn.Module]] = {}  # modules defined outside the catalog (KAF)
+
+
+def register(name: str, factory: Callable[..., nn.Module]) -> None:
+    """Adds a module factory under a lower-case name (used for KAF and KAF2D)."""
+    _EXTRA[name.lower()] = factory
+
+
+def _resolve(name: str) -> tuple[str, Callable[..., nn.Module]]:
+    key = str(name).lower().replace("-", "_")
+    if key in _EXTRA:
+        return key, _EXTRA[key]
+    try:
+        entry = catalog.lookup(key)
+    except ValueError:
+        raise ValueError(
+            f"get_activation: unknown activation {name!r}; available: {', '.join(available_activations())}"
+        ) from None
+    return entry.name, getattr(rnn, entry.module)
+
+
+def available_activations() -> list[str]:
+    """Every name ``get_activation`` takes (aliases such as 'swish' and 'leaky' too)."""
+    names = {m.name for m in catalog.MEMBERS} | {a for m in catalog.MEMBERS for a in m.aliases} | set(_EXTRA)
+    return sorted(names)
+
+
+def get_activation(name: str, **kwargs: Any) -> nn.Module:
+    """A new relukit activation module by name (case-insensitive; aliases allowed)."""
+    _, factory = _resolve(name)
+    return factory(**kwargs)
+
+
+def _as_factory(to: str | type[nn.Module] | Factory) -> Factory:
+    if isinstance(to, str):
+        _resolve(to)  # fail early on unknown names
+        return lambda old: get_activation(to)
+    if isinstance(to, type) and issubclass(to, nn.Module):
+        return lambda old: to()
+    if callable(to):
+        return to
+    raise TypeError(f"convert: to must be a name, an nn.Module class or a factory, got {to!r}")
+
+
+def _selected(name: str, module: nn.Module, patterns: Iterable[str | type] | None) -> bool:
+    for pattern in patterns or ():
+        if isinstance(pattern, type) and isinstance(module, pattern):
+            return True
+        if isinstance(pattern, str) and fnmatch.fnmatchcase(name, pattern):
+            return True
+    return False
+
+
+def _carry(old: nn.Module, new: nn.Module, like: Any) -> nn.Module:
+    """Keeps device, dtype, mode, and the parameters that mean the same (same member: all of them)."""
+    if rnn.activation_name(old) == rnn.activation_name(new) and rnn.activation_name(old) is not None:
+        new.load_state_dict(old.state_dict(), strict=False)
+        for key, value in vars(old).items():
+            if not key.startswith("_") and key != "training" and hasattr(new, key):
+                setattr(new, key, value)
+    elif hasattr(old, "inplace") and hasattr(new, "inplace"):
+        new.inplace = old.inplace
+    reference = next(old.parameters(), like)  # else the model's own device and dtype
+    if reference is not None:
+        new.to(device=reference.device, dtype=reference.dtype)
+    return new.train(old.training)
+
+
+def convert(
+    model: nn.Module,
+    to: str | type[nn.Module] | Factory,
+    *,
+    include: Iterable[str | type] | None = None,
+    exclude: Iterable[str | type] | None = None,
+) -> nn.Module:
+    """Replaces activation modules anywhere in ``model`` by ``to`` (in place; returns ``model``).
+
+    ``include``/``exclude`` take glob patterns over qualified module names ("features.*") or module
+    classes. A bare activation module passed as ``model`` is returned converted.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"convert: model must be an nn.Module, got {type(model).__name__}")
+    factory = _as_factory(to)
+    like = next(model.parameters(), None)
+
+    def replace(name: str, module: nn.Module) -> nn.Module | None:
+        if rnn.activation_name(module) is None:
+            return None
+        if include is not None and not _selected(name, module, include):
+            return None
+        if _selected(name, module, exclude):
+            return None
+        return _carry(module, factory(module), like)
+
+    root = replace("", model)
+    if root is not None:
+        return root
+    for parent_name, parent in list(model.named_modules()):
+        for child_name, child in list(parent.named_children()):
+            qualified = f"{parent_name}.{child_name}" if parent_name else child_name
+            new = replace(qualified, child)
+            if new is not None:
+                setattr(parent, child_name, new)
+    return model
+
+
+def _lean_copy(old: nn.Module) -> nn.Module:
+    new = copy.copy(old)  # every attribute and hook carried over; only the class (forward) changes
+    new.__class__ = getattr(rnn, catalog.BY_NAME[rnn.activation_name(old)].module)
+    return new
+
+
+def lean(model: nn.Module) -> nn.Module:
+    """Swaps every stock torch activation module for relukit's equivalent (in place; returns ``model``)."""
+    relukit_classes = [getattr(rnn, m.module) for m in catalog.MEMBERS]
+    return convert(model, _lean_copy, include=list(rnn._TORCH_CLASSES), exclude=relukit_classes)
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Optimizer groups: PReLU slopes (torch's or relukit's, and any tagged parameter) get no decay."""
+    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
+        raise ValueError(f"param_groups: weight_decay must be a number >= 0, got {weight_decay!r}")
+    exempt: set[int] = set()
+    for module in model.modules():
+        if isinstance(module, nn.PReLU):
+            exempt.update(id(p) for p in module.parameters(recurse=False))
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if not parameter.requires_grad:
+            continue
+        if id(parameter) in exempt or getattr(parameter, rnn.NO_WEIGHT_DECAY, False):
+            no_decay.append(parameter)
+        else:
+            decay.append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
