@@ -12,7 +12,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q torch==2.13.0
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[dev]"
+	$(BIN)/python -m pip install -q -e ".[dev,onnx]"
 	touch $@
 
 demo: $(STAMP)

@@ -7,7 +7,8 @@ rrelu in eval) run as ``relukit::piecewise_forward`` and save only their bit-pac
 bit-identical to torch's, and ``inplace=True`` stays safe when the result is modified in place later.
 The smooth members use torch's own autograd (they need the input in backward and save what torch saves).
 
-Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops.
+Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops;
+under ``torch.func`` transforms (grad, vmap, jacrev) too, so those work (without the memory saving).
 """
 
 from __future__ import annotations
@@ -31,14 +32,31 @@ def _exporting() -> bool:
 
 
 def lean_applies(x: torch.Tensor) -> bool:
-    """True when autograd will record this call, so saving packed codes pays off."""
-    return torch.is_grad_enabled() and x.requires_grad and not _exporting()
+    """True when autograd will record this call, so saving packed codes pays off.
+
+    Under torch.func transforms (grad, vmap, jacrev, ...) the stock op runs instead: same values and
+    gradients, torch's saved memory.
+    """
+    return (
+        torch.is_grad_enabled()
+        and x.requires_grad
+        and not _exporting()
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
+# torch ops that ONNX exporters reject (non-zero threshold in the TorchScript exporter): under export the
+# catalog formula runs instead, which traces to standard ops (Where, LessOrEqual).
+_EXPORT_AS_FORMULA = {"threshold"}
 
 
 def _stock(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], inplace: bool, training: bool):
     if entry.name == "rrelu":
-        return F.rrelu(x, training=training, inplace=inplace, **params)
-    if entry.torch_op is None:
+        if training:
+            return F.rrelu(x, training=True, inplace=inplace, **params)
+        # torch's eval rrelu is leaky_relu with the mean slope; calling it directly exports as LeakyRelu
+        return F.leaky_relu(x, (params["lower"] + params["upper"]) / 2, inplace=inplace)
+    if entry.torch_op is None or (entry.name in _EXPORT_AS_FORMULA and _exporting()):
         return entry.forward(x, _piecewise.xp_torch, **params)
     if entry.torch_inplace:
         params = {**params, "inplace": inplace}

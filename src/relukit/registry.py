@@ -54,8 +54,14 @@ def get_activation(name: str, **kwargs: Any) -> nn.Module:
 
 def _as_factory(to: str | type[nn.Module] | Factory) -> Factory:
     if isinstance(to, str):
-        _resolve(to)  # fail early on unknown names
-        return lambda old: get_activation(to)
+        name, factory = _resolve(to)  # fails early on unknown names
+
+        def from_name(old: nn.Module) -> nn.Module:
+            if rnn.activation_name(old) == name and name in catalog.BY_NAME:
+                return _lean_copy(old)  # same member: every parameter carries over
+            return factory()
+
+        return from_name
     if isinstance(to, type) and issubclass(to, nn.Module):
         return lambda old: to()
     if callable(to):
@@ -73,13 +79,8 @@ def _selected(name: str, module: nn.Module, patterns: Iterable[str | type] | Non
 
 
 def _carry(old: nn.Module, new: nn.Module, like: Any) -> nn.Module:
-    """Keeps device, dtype, mode, and the parameters that mean the same (same member: all of them)."""
-    if rnn.activation_name(old) == rnn.activation_name(new) and rnn.activation_name(old) is not None:
-        new.load_state_dict(old.state_dict(), strict=False)
-        for key, value in vars(old).items():
-            if not key.startswith("_") and key != "training" and hasattr(new, key):
-                setattr(new, key, value)
-    elif hasattr(old, "inplace") and hasattr(new, "inplace"):
+    """Keeps device, dtype, train/eval mode and ``inplace``."""
+    if hasattr(old, "inplace") and hasattr(new, "inplace"):
         new.inplace = old.inplace
     reference = next(old.parameters(), like)  # else the model's own device and dtype
     if reference is not None:

@@ -28,10 +28,9 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     """Packs a bool mask (bits=1) or uint8 codes 0..3 (bits=2) into a flat uint8 tensor."""
     flat = codes.reshape(-1)
     if bits == 1:
-        flat = flat.to(torch.bool).contiguous()
         if flat.device.type == "cpu":
             return torch.from_numpy(np.packbits(flat.numpy(), bitorder="little"))
-        return _pack_bits_torch(flat)
+        return _pack_bits_torch(flat.to(torch.bool).contiguous())
     if bits != 2:
         raise ValueError(f"pack: bits must be 1 or 2, got {bits}")
     flat = flat.to(torch.uint8)

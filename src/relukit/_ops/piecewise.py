@@ -13,7 +13,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import array_api_compat.numpy as xp_numpy
 import array_api_compat.torch as xp_torch
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,12 +43,23 @@ def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, 
     return getattr(F, entry.torch_op)(x, **params)
 
 
+_NUMPY_DTYPES = {torch.float16, torch.float32, torch.float64}
+
+
+def codes(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The catalog's region codes of x. On CPU they are computed by NumPy on a zero-copy view: torch's
+    comparisons into bool tensors run ~3x slower than NumPy's on this kind of machine."""
+    if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:
+        return torch.from_numpy(np.asarray(entry.codes(x.detach().contiguous().numpy(), xp_numpy, **params)))
+    return entry.codes(x, xp_torch, **params)
+
+
 @torch.library.custom_op("relukit::piecewise_forward", mutates_args=())
 def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     entry = catalog.BY_NAME[name]
     bound = decode(entry, params)
     y = stock_forward(entry, x, bound)
-    return y, packing.pack(entry.codes(x, xp_torch, **bound), entry.code_bits(**bound))
+    return y, packing.pack(codes(entry, x, bound), entry.code_bits(**bound))
 
 
 @piecewise_forward.register_fake
