@@ -1,4 +1,4 @@
-"""The ``relukit`` command: ``relukit plot`` (more subcommands register themselves below)."""
+"""The ``relukit`` command: ``relukit plot``, ``relukit study`` (more subcommands register themselves below)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,70 @@ def _plot(args: argparse.Namespace) -> int:
     return 0
 
 
+def _study_names(args: argparse.Namespace) -> list[str]:
+    from relukit import studies
+
+    chosen = [*args.names, *(args.only or [])] or list(studies.STUDIES)
+    chosen = list(dict.fromkeys(studies.canonical(n) for n in chosen))
+    skipped = {studies.canonical(n) for n in args.skip or []}
+    names = [n for n in chosen if n not in skipped]
+    if not names:
+        raise ValueError("no study left to run after --skip")
+    return names
+
+
+def _study(args: argparse.Namespace) -> int:
+    import time
+
+    from relukit.report import console as terminal
+    from relukit.report.writer import write_report
+    from relukit.studies.runner import run_studies
+
+    start = time.perf_counter()
+    try:
+        names = _study_names(args)
+        with terminal.progress_bars(len(names)) as bars:
+
+            def finished(key: str, result: dict) -> None:
+                bars.study_done()
+                terminal.print_summary(bars.bars.console, key, result)
+
+            results = run_studies(
+                names, scale=args.scale, seed=args.seed, device=args.device, data=args.data,
+                progress=bars, on_result=finished,
+            )  # fmt: skip
+        index = write_report(results, args.out)
+    except (ValueError, TypeError) as error:
+        print(f"relukit study: {error}", file=sys.stderr)
+        return 2
+    print(f"report: {index}  ({time.perf_counter() - start:.0f} s)")
+    return 0
+
+
+def _add_study(commands) -> None:
+    from relukit.studies import STUDIES
+
+    study = commands.add_parser(
+        "study", help="run the studies and write an HTML report", description="Reproducible studies of ReLU and "
+        "its family on embedded data; writes index.html, the figures and results.json to --out."
+    )  # fmt: skip
+    study.add_argument("names", nargs="*", metavar="NAME", help=f"studies to run (default: all): {', '.join(STUDIES)}")
+    size = study.add_mutually_exclusive_group()
+    size.add_argument("--quick", dest="scale", action="store_const", const="quick", help="small grids (default)")
+    size.add_argument("--full", dest="scale", action="store_const", const="full", help="larger grids, more seeds")
+    size.add_argument(
+        "--tiny", dest="scale", action="store_const", const="tiny", help="smoke test: seconds, not science"
+    )
+    study.set_defaults(scale="quick")
+    study.add_argument("--seed", type=int, default=0, help="base seed of every study (default: 0)")
+    study.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    study.add_argument("--only", nargs="+", metavar="NAME", help="run only these studies")
+    study.add_argument("--skip", nargs="+", metavar="NAME", help="leave these studies out")
+    study.add_argument("--out", default="relukit-report", help="report directory (default: relukit-report/)")
+    study.add_argument("--data", metavar="PATH.npz", help="your data (arrays x, y) instead of digits")
+    study.set_defaults(run=_study)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="relukit", description="The ReLU family: plots, studies, benchmarks.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -34,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--range", nargs=2, type=float, default=(-4.0, 4.0), metavar=("LOW", "HIGH"))
     plot.add_argument("--out", default="activations.png", help="PNG path (default: activations.png)")
     plot.set_defaults(run=_plot)
+    _add_study(commands)
     return parser
 
 

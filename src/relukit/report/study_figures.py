@@ -1,0 +1,207 @@
+"""One figure per study, drawn from its results dict alone (matplotlib, Agg). Nothing here trains."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from relukit.report.figures import _pyplot, save_atomically
+
+
+def _finish(figure, path: Path) -> Path:
+    figure.tight_layout()
+    save_atomically(figure, path)
+    _pyplot().close(figure)
+    return path
+
+
+def nonlinearity(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    boundary, points = result["boundary"], result["points"]
+    x, y = np.array(boundary["x"]), np.array(boundary["y"])
+    models = list(result["models"])
+    figure, axes = plt.subplots(1, len(models), figsize=(4.4 * len(models), 4.1), squeeze=False)
+    xy, labels = np.array(points["x"]), np.array(points["y"])
+    for axis, name in zip(axes.flat, models):
+        probability = np.array(boundary["probability"][name], dtype=float).reshape(len(y), len(x))
+        axis.contourf(x, y, probability, levels=np.linspace(0, 1, 11), cmap="RdBu_r", alpha=0.55)
+        axis.contour(x, y, probability, levels=[0.5], colors="k", linewidths=1.2)
+        axis.scatter(*xy[labels == 0].T, s=9, c="tab:blue", edgecolors="white", linewidths=0.3, label="class 0")
+        axis.scatter(*xy[labels == 1].T, s=9, c="tab:red", edgecolors="white", linewidths=0.3, label="class 1")
+        accuracy = result["models"][name]["test_accuracy"]
+        axis.set_title(f"{name}: test accuracy {100 * accuracy:.1f}%", fontsize=10)
+        axis.set_aspect("equal")
+        axis.set_xticks([])
+        axis.set_yticks([])
+    axes.flat[0].legend(fontsize=8, loc="lower left")
+    return _finish(figure, path)
+
+
+def vanishing(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for index, (name, r) in enumerate(result["activations"].items()):
+        for axis, key in zip(axes, ("at_init", "after_training")):
+            norms = np.array([np.nan if n is None else n for n in r[key]["layer_norms"]], dtype=float)
+            layers = np.arange(1, len(norms) + 1)
+            axis.semilogy(layers, np.where(norms > 0, norms, np.nan), marker="o", ms=3, color=f"C{index}",
+                          label=f"{name} ({r['init']})")  # fmt: skip
+    axes[0].set_title("at initialization", fontsize=10)
+    axes[1].set_title("after training", fontsize=10)
+    for axis in axes:
+        axis.set_xlabel("Linear layer (1 = input side)")
+        axis.grid(alpha=0.3, which="both")
+    axes[0].set_ylabel("gradient L2 norm (whole training set)")
+    axes[1].legend(fontsize=8)
+    return _finish(figure, path)
+
+
+def born_dead(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2))
+    widths = sorted({c["width"] for c in result["grid"]})
+    depths = np.geomspace(1, max(c["hidden_layers"] for c in result["grid"]), 200)
+    for index, width in enumerate(widths):
+        cells = [c for c in result["grid"] if c["width"] == width]
+        h = np.array([c["hidden_layers"] for c in cells])
+        measured = np.array([c["measured"] for c in cells])
+        error = np.array([[c["measured"] - c["ci_low"] for c in cells], [c["ci_high"] - c["measured"] for c in cells]])
+        left.errorbar(h, measured, yerr=np.clip(error, 0, None), fmt="o", ms=4, capsize=3, color=f"C{index}",
+                      label=f"N = {width}")  # fmt: skip
+        left.plot(depths, -np.expm1(depths * math.log1p(-(2.0**-width))), color=f"C{index}", lw=1, alpha=0.7)
+    left.set_xscale("log")
+    left.set_xlabel("hidden layers H")
+    left.set_ylabel("fraction of nets dead at the input")
+    left.set_title("measured (dots, 95% interval) vs 1 - (1 - 2^-N)^H (lines)", fontsize=10)
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3, which="both")
+    variants = list(dict.fromkeys(c["variant"] for c in result["constant"]))
+    const_widths = sorted({c["width"] for c in result["constant"]})
+    bar = 0.8 / len(variants)
+    for index, variant in enumerate(variants):
+        values = {c["width"]: c["constant_fraction"] for c in result["constant"] if c["variant"] == variant}
+        positions = np.arange(len(const_widths)) + (index - (len(variants) - 1) / 2) * bar
+        right.bar(positions, [values.get(w, 0) for w in const_widths], bar, label=variant, color=f"C{index}")
+    right.set_xticks(np.arange(len(const_widths)), [f"N = {w}" for w in const_widths])
+    right.set_ylabel("fraction of nets constant on the data")
+    right.set_title(f"constant on all inputs, H = {result['config']['constant_hidden_layers']}", fontsize=10)
+    right.legend(fontsize=7)
+    right.grid(alpha=0.3, axis="y")
+    return _finish(figure, path)
+
+
+def init(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    for index, (scheme, r) in enumerate(result["schemes"].items()):
+        for number, run in enumerate(r["runs"]):
+            losses = np.array([np.nan if v is None else v for v in run["step_loss"]], dtype=float)
+            window = max(1, len(losses) // max(1, len(run["epoch_loss"])))  # about one epoch
+            smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
+            left.plot(losses, color=f"C{index}", lw=0.5, alpha=0.3)
+            steps = np.arange(window - 1, len(losses))
+            left.plot(
+                steps,
+                smooth,
+                color=f"C{index}",
+                lw=1.5,
+                label=f"{scheme} (mean over an epoch)" if number == 0 else None,
+            )
+            moments = np.array(run["activation_moments"][1:])
+            right.semilogy(np.arange(1, len(moments) + 1), moments / moments[0], color=f"C{index}", lw=1,
+                           alpha=0.8, label=f"{scheme} (measured)" if number == 0 else None)  # fmt: skip
+        layers = np.arange(1, result["config"]["hidden_layers"] + 1)
+        per_layer = r["predicted_ratio"] ** (1 / max(1, len(layers) - 1))
+        right.semilogy(
+            layers, per_layer ** (layers - 1), color=f"C{index}", ls="--", lw=1.5, label=f"{scheme} (theory)"
+        )
+    left.axhline(result["chance_loss"], color="0.4", ls=":", lw=1, label="chance (ln K)")
+    left.set_xlabel("training step")
+    left.set_ylabel("training loss (minibatch)")
+    left.set_title(f"{result['config']['hidden_layers']}-layer ReLU MLP", fontsize=10)
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    right.set_xlabel("hidden layer")
+    right.set_ylabel("E[a^2] relative to layer 1")
+    right.set_title("forward signal at initialization", fontsize=10)
+    right.legend(fontsize=8)
+    right.grid(alpha=0.3, which="both")
+    return _finish(figure, path)
+
+
+def dying(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    series = list(result["activations"].items()) + [("relu, lr " + str(result["config"]["control_lr"]),
+                                                     result["control"]["relu"])]  # fmt: skip
+    for index, (name, r) in enumerate(series):
+        key, label = ("dead_fraction", "dead") if r["dead_applicable"] else ("dormant_fraction", "dormant")
+        style = ":" if name.startswith("relu, lr") else "-"
+        values = np.array(r[key], dtype=float)
+        left.plot(np.arange(len(values)), 100 * values, marker="o", ms=3, ls=style, color=f"C{index}",
+                  label=f"{name} ({label})")  # fmt: skip
+    left.set_xlabel("epoch (0 = initialization)")
+    left.set_ylabel("% of hidden units")
+    left.set_title(f"dead units over the training set, lr {result['config']['lr']}", fontsize=10)
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    revived = [(name, r["revive"]) for name, r in result["activations"].items() if r.get("revive")]
+    labels = ["after training", "revived", "revive + fine-tune", "fine-tune only"]
+    keys = ["accuracy_before", "accuracy_after_revive", "accuracy_finetuned", "accuracy_finetuned_without_revive"]
+    bar = 0.8 / len(keys)
+    for index, (label, key) in enumerate(zip(labels, keys)):
+        values = [result["activations"][n]["test_accuracy"] if key == "accuracy_before" else r[key] for n, r in revived]
+        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, 100 * np.array(values, dtype=float), bar, label=label)
+    right.set_xticks(np.arange(len(revived)), [n for n, _ in revived])
+    right.set_ylabel("test accuracy (%)")
+    right.set_title("revive(model, report) and its effect", fontsize=10)
+    right.legend(fontsize=8, loc="lower right")
+    right.grid(alpha=0.3, axis="y")
+    return _finish(figure, path)
+
+
+def compare(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    names = list(result["activations"])
+    means = np.array([result["activations"][n]["mean_test_accuracy"] for n in names]) * 100
+    stds = np.array([result["activations"][n]["std_test_accuracy"] for n in names]) * 100
+    left.bar(names, means, yerr=stds, capsize=3, color=[f"C{i}" for i in range(len(names))])
+    low = max(0.0, float((means - stds).min()) - 3)
+    left.set_ylim(low, min(100.0, float((means + stds).max()) + 1))
+    left.set_ylabel(f"test accuracy (%), mean ± std of {result['config']['seeds']} seeds")
+    left.set_title(f"small {result['model'].upper()} on {result['data']['name']}", fontsize=10)
+    left.tick_params(axis="x", rotation=45)
+    left.grid(alpha=0.3, axis="y")
+    ours = np.array([result["activations"][n]["saved_bytes_per_step"] for n in names], dtype=float) / 1024
+    torch_bytes = [result["activations"][n]["saved_bytes_per_step_torch"] for n in names]
+    theirs = np.array([np.nan if b is None else b for b in torch_bytes], dtype=float) / 1024
+    positions = np.arange(len(names))
+    right.bar(positions - 0.2, theirs, 0.4, label="torch modules", color="0.6")
+    right.bar(positions + 0.2, ours, 0.4, label="relukit modules", color="C0")
+    right.set_xticks(positions, names, rotation=45)
+    right.set_ylabel("KiB saved for backward per step")
+    right.set_title(f"memory of one training step (batch {result['config']['batch_size']})", fontsize=10)
+    right.legend(fontsize=8)
+    right.grid(alpha=0.3, axis="y")
+    return _finish(figure, path)
+
+
+FIGURES: dict[str, Callable[[dict, Path], Path]] = {
+    "nonlinearity": nonlinearity,
+    "vanishing": vanishing,
+    "born_dead": born_dead,
+    "init": init,
+    "dying": dying,
+    "compare": compare,
+}
+
+
+def draw(key: str, result: dict, directory: Path) -> list[str]:
+    """Draws the study's figure(s) into ``directory``; returns the file names."""
+    name = f"{key}.png"
+    FIGURES[key](result, directory / name)
+    return [name]
