@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test lint format bench clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,16 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $@
 
 demo: $(STAMP)
-	$(BIN)/relukit plot relu leaky_relu prelu mish gelu --derivative --out relukit-report/activations.png
+	$(BIN)/relukit study --quick --out relukit-report
+	@echo "open relukit-report/index.html (figures and results.json are next to it)"
 
-test: $(STAMP)
+# The report's browser test needs Debian's chromium; install it where it is missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
+
+test: $(STAMP) browser
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -n 2 -q

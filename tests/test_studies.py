@@ -110,3 +110,37 @@ def test_derive_seed_is_stable_and_order_free():
 def test_initialize_rejects_unknown_scheme():
     with pytest.raises(ValueError, match="initialize: scheme must be"):
         _common.initialize(torch.nn.Linear(2, 2), "lecun")
+
+
+# ----------------------------------------------------------------------------------------------
+# vanishing, dying: through relukit.diagnostics
+# ----------------------------------------------------------------------------------------------
+def test_vanishing_sigmoid_vanishes_relu_does_not(deterministic):
+    from relukit.studies import vanishing
+
+    result = vanishing.run(vanishing.CONFIGS["tiny"], seed=0)
+    sigmoid, relu = result["activations"]["sigmoid"], result["activations"]["relu"]
+    layers = vanishing.CONFIGS["tiny"]["hidden_layers"] + 1
+    assert len(sigmoid["at_init"]["layer_norms"]) == result["layers"] == layers
+    # sigmoid' <= 1/4 per layer (Glorot & Bengio 2010): the first layer's gradient is orders of magnitude smaller
+    assert sigmoid["at_init"]["verdict"] == "vanishing" and sigmoid["at_init"]["first_to_last_ratio"] < 1e-3
+    assert relu["at_init"]["verdict"] == "ok" and 0.1 < relu["at_init"]["first_to_last_ratio"] < 10
+    norms = sigmoid["at_init"]["layer_norms"]
+    assert norms[0] == pytest.approx(sigmoid["at_init"]["first_to_last_ratio"] * norms[-1], rel=1e-9)
+    assert ("kaf" in result["activations"]) == _common.kaf_available()
+
+
+def test_dying_counts_dead_units_and_revives_them(deterministic):
+    from relukit.studies import dying
+
+    result = dying.run(dying.CONFIGS["tiny"], seed=0)
+    relu, mish = result["activations"]["relu"], result["activations"]["mish"]
+    assert mish["dead_applicable"] is False and all(v is None for v in mish["dead_fraction"])
+    assert relu["dead_applicable"] is True
+    assert 0.35 < relu["activation_rate"][0] < 0.65  # about half the units fire at init (Glorot et al. 2011)
+    assert relu["dead_fraction"][-1] > relu["dead_fraction"][0]  # the large learning rate kills units
+    revive = relu["revive"]
+    assert revive["revived_units"] > 0
+    assert revive["dead_fraction_after"] < revive["dead_fraction_before"]
+    epochs = dying.CONFIGS["tiny"]["epochs"]
+    assert len(relu["dead_fraction"]) == epochs + 1 and len(result["control"]["relu"]["dead_fraction"]) == epochs + 1

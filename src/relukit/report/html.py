@@ -19,7 +19,7 @@ figcaption { color: #666; font-size: 13px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 13px; font-variant-numeric: tabular-nums; }
 th, td { border: 1px solid #ddd; padding: 3px 8px; text-align: right; } th { background: #f3f3f3; }
 td:first-child, th:first-child { text-align: left; } caption { caption-side: top; text-align: left;
-font-weight: 600; padding: 4px 0; }
+font-weight: 600; padding: 4px 0; white-space: nowrap; }
 .reference { background: #f6f8fa; border-left: 3px solid #8aa; padding: 8px 12px; }
 .findings li { margin: 2px 0; } details { margin: 8px 0; font-size: 13px; }
 pre { background: #f6f8fa; padding: 8px; overflow-x: auto; } nav ol { columns: 2; }
@@ -46,7 +46,7 @@ def _section(index: int, key: str, result: dict, figures: list[str], numbers: di
     parts = [
         f'<section id="{key}"><h2>{index}. {escape(words["title"])}</h2>',
         f'<p class="question">{escape(words["question"])}</p>',
-        f"<h3>Method</h3><p>{escape(words['method'])}</p>",
+        f"<h3>Method</h3><p>{escape(text.method(key, result['config']))}</p>",
     ]
     for name in figures:
         parts.append(

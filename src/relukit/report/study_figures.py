@@ -149,16 +149,18 @@ def dying(result: dict, path: Path) -> Path:
     left.legend(fontsize=8)
     left.grid(alpha=0.3)
     revived = [(name, r["revive"]) for name, r in result["activations"].items() if r.get("revive")]
-    labels = ["after training", "revived", "revive + fine-tune", "fine-tune only"]
-    keys = ["accuracy_before", "accuracy_after_revive", "accuracy_finetuned", "accuracy_finetuned_without_revive"]
+    labels = ["after training", "after revive", "revive + fine-tune", "fine-tune only"]
+    keys = ["dead_fraction_before", "dead_fraction_after", "dead_fraction_finetuned",
+            "dead_fraction_finetuned_without_revive"]  # fmt: skip
     bar = 0.8 / len(keys)
     for index, (label, key) in enumerate(zip(labels, keys)):
-        values = [result["activations"][n]["test_accuracy"] if key == "accuracy_before" else r[key] for n, r in revived]
-        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, 100 * np.array(values, dtype=float), bar, label=label)
+        values = 100 * np.array([np.nan if r[key] is None else r[key] for _, r in revived], dtype=float)
+        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, values, bar, label=label, color=f"C{index}")
     right.set_xticks(np.arange(len(revived)), [n for n, _ in revived])
-    right.set_ylabel("test accuracy (%)")
-    right.set_title("revive(model, report) and its effect", fontsize=10)
-    right.legend(fontsize=8, loc="lower right")
+    right.set_ylabel("% of hidden units dead")
+    right.set_title(f"revive(model, report), then {result['config']['finetune_epochs']} epochs at lr "
+                    f"{result['config']['finetune_lr']}", fontsize=10)  # fmt: skip
+    right.legend(fontsize=8)
     right.grid(alpha=0.3, axis="y")
     return _finish(figure, path)
 

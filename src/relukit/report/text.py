@@ -57,79 +57,113 @@ STUDIES = {
     "nonlinearity": {
         "title": "Why a nonlinearity at all",
         "question": "Does stacking layers help if nothing between them is nonlinear?",
-        "method": "The same 3-hidden-layer MLP, trained the same way (Adam) on two interleaved spirals, once with "
-        "identity activations and once with ReLU. A composition of affine maps is affine, so the identity net "
-        "is a linear classifier however deep; we check this numerically in float64 by reading off the affine map "
-        "A x + b at 0 and the unit vectors and measuring the net's largest deviation from it on the test set.",
-        "reference": "No paper needed: W3(W2(W1 x + b1) + b2) + b3 = (W3 W2 W1) x + b'. The ReLU net is piecewise "
-        "linear with many pieces and can bend its decision boundary around the spirals.",
+        "method": (
+            "The same {hidden_layers}-hidden-layer MLP (width {width}), trained the same way (Adam, {epochs} epochs) "
+            "on two interleaved spirals, once with identity activations and once with ReLU. A composition of affine "
+            "maps is affine, so the identity net is a linear classifier however deep; we check this numerically in "
+            "float64 by reading off the affine map A x + b at 0 and the unit vectors and measuring the net's largest "
+            "deviation from it on the test set."
+        ),
+        "reference": (
+            "No paper needed: W3(W2(W1 x + b1) + b2) + b3 = (W3 W2 W1) x + b'. The ReLU net is piecewise linear with "
+            "many pieces and can bend its decision boundary around the spirals."
+        ),
         "cites": [],
     },
     "vanishing": {
         "title": "Vanishing gradients",
         "question": "How does the gradient's size change from the last layer to the first in a 20-layer MLP?",
-        "method": "A 20-hidden-layer MLP (width 64) on digits per activation; sigmoid and tanh with Xavier init, "
-        "the ReLU family with He init. GradientFlowMonitor records the gradient L2 norm per Linear layer for the "
-        "mean loss over the whole training set, at initialization and after SGD training; its verdict is "
-        "'vanishing' when first-layer norm / last-layer norm < 1e-3.",
-        "reference": "Glorot & Bengio 2010 showed sigmoid nets saturating and back-propagated gradients shrinking "
-        "towards the input layers; He et al. 2015 derived the init that keeps ReLU nets' gradient norms constant "
-        "across depth (Var[w] = 2 / fan_in). KAF (Scardapane et al. 2017) is included when relukit provides it.",
+        "method": (
+            "A {hidden_layers}-hidden-layer MLP (width {width}) on digits per activation; sigmoid and tanh with "
+            "Xavier init, the ReLU family with He init. GradientFlowMonitor records the gradient L2 norm per Linear "
+            "layer for the mean loss over the whole training set, at initialization and after {epochs} epochs of SGD "
+            "(lr {lr}, momentum {momentum}); its verdict is 'vanishing' when first-layer norm / last-layer norm < "
+            "1e-3."
+        ),
+        "reference": (
+            "Glorot & Bengio 2010 showed sigmoid nets saturating and back-propagated gradients shrinking towards the "
+            "input layers; He et al. 2015 derived the init that keeps ReLU nets' gradient norms constant across depth "
+            "(Var[w] = 2 / fan_in). KAF (Scardapane et al. 2017) is included when relukit provides it."
+        ),
         "cites": ["glorot2010", "he2015", "scardapane2017"],
     },
     "born_dead": {
         "title": "Born dead: deep narrow ReLU nets at initialization",
-        "question": "How likely is a randomly initialized ReLU net to be dead (output all zeros) before training?",
-        "method": "Monte Carlo over random nets with zero biases and N(0, 1) weights, width N and H hidden layers, "
-        "at one fixed input (a digits image): the fraction whose last hidden layer is all zero, with a Wilson "
-        "score interval, next to the exact probability. Then the fraction of nets whose last hidden layer is "
-        "constant over all 1,797 digits, for several initializations.",
-        "reference": "Lu, Shin, Su & Karniadakis 2020: a deep ReLU net with symmetric initialization is born dead "
-        "with probability tending to 1 with depth. With zero biases each layer of width N is all zero with "
-        "probability 2^-N given a non-zero input, so P(dead by layer H) = 1 - (1 - 2^-N)^H exactly "
-        "(e.g. N = 3, H = 10: 0.737; N = 5, H = 10: 0.272).",
+        "question": ("How likely is a randomly initialized ReLU net to be dead (output all zeros) before training?"),
+        "method": (
+            "Monte Carlo over {trials} random nets per cell with zero biases and N(0, 1) weights, width N and H "
+            "hidden layers, at one fixed input (a digits image): the fraction whose last hidden layer is all zero, "
+            "with a Wilson score interval, next to the exact probability. Then the fraction of nets whose last hidden "
+            "layer is constant over every input of the data set ({constant_trials} nets per cell, H = "
+            "{constant_hidden_layers}), for several initializations."
+        ),
+        "reference": (
+            "Lu, Shin, Su & Karniadakis 2020: a deep ReLU net with symmetric initialization is born dead with "
+            "probability tending to 1 with depth. With zero biases each layer of width N is all zero with probability "
+            "2^-N given a non-zero input, so P(dead by layer H) = 1 - (1 - 2^-N)^H exactly (e.g. N = 3, H = 10: "
+            "0.737; N = 5, H = 10: 0.272)."
+        ),
         "cites": ["lu2020", "wilson1927"],
     },
     "init": {
         "title": "Xavier vs He initialization in a 30-layer ReLU net",
         "question": "Does a 30-layer plain ReLU MLP train from Xavier initialization, and from He's?",
-        "method": "A 30-hidden-layer ReLU MLP (width 64, zero biases) on digits, SGD with momentum, the same "
-        "data order for both inits, several seeds. We also measure the forward signal E[a^2] per layer at "
-        "initialization against the theory: each square ReLU layer scales it by fan_in Var[w] / 2 (1/2 for "
-        "Xavier, 1 for He).",
-        "reference": "He et al. 2015 (Fig. 3): a 30-layer plain ReLU net initialized with Xavier's rule stalls, "
-        "while their initialization converges. We report what we measure.",
+        "method": (
+            "A {hidden_layers}-hidden-layer ReLU MLP (width {width}, zero biases) on digits, {epochs} epochs of SGD "
+            "(lr {lr}, momentum {momentum}), the same data order for both inits, {seeds} seed(s) each. We also "
+            "measure the forward signal E[a^2] per layer at initialization against the theory: each square ReLU layer "
+            "scales it by fan_in Var[w] / 2 (1/2 for Xavier, 1 for He)."
+        ),
+        "reference": (
+            "He et al. 2015 (Fig. 3): a 30-layer plain ReLU net initialized with Xavier's rule stalls, while their "
+            "initialization converges. We report what we measure."
+        ),
         "cites": ["he2015", "glorot2010"],
     },
     "dying": {
         "title": "Dying ReLU under a large learning rate, and reviving it",
         "question": "How many units die when the learning rate is too large, and does reviving them help?",
-        "method": "A 3-hidden-layer MLP (width 128, He init) on digits trained with Adam at lr 0.03 (about 30x "
-        "the usual 1e-3), for ReLU, LeakyReLU, PReLU, Mish (and KAF). After every epoch relukit.diagnostics.scan "
-        "(a DeadUnitMonitor over the whole training set) counts the dead units (never > 0; for leaky members "
-        "stuck in the negative region) and dormant ones (ReDo score <= 0.1; the measure for smooth members). "
-        "Then revive(model, report) re-initializes the dead units; the revived model and an untouched copy are "
-        "fine-tuned the same way at lr 1e-3. A control trains ReLU at lr 1e-3 from the start.",
-        "reference": "Glorot, Bordes & Bengio 2011: about half of the rectifier units are zero on a given input at "
-        "initialization (activation rate ~0.5). Lu et al. 2020 analyse dying ReLU; Maas et al. 2013 (Leaky ReLU) "
-        "and He et al. 2015 (PReLU) keep a gradient for negative inputs; Sokar et al. 2023 define dormant units "
-        "and reset them (ReDo).",
+        "method": (
+            "A {hidden_layers}-hidden-layer MLP (width {width}, He init) on digits trained for {epochs} epochs with "
+            "Adam at lr {lr} (the usual is 1e-3), for ReLU, LeakyReLU, PReLU, Mish (and KAF). After every epoch "
+            "relukit.diagnostics.scan (a DeadUnitMonitor over the whole training set) counts the dead units (never > "
+            "0; for leaky members stuck in the negative region) and dormant ones (ReDo score <= 0.1; the measure for "
+            "smooth members). Then revive(model, report) re-initializes the dead units; the revived model and an "
+            "untouched copy are fine-tuned the same way ({finetune_epochs} epochs at lr {finetune_lr}). A control "
+            "trains ReLU at lr {control_lr} from the start."
+        ),
+        "reference": (
+            "Glorot, Bordes & Bengio 2011: about half of the rectifier units are zero on a given input at "
+            "initialization (activation rate ~0.5). Lu et al. 2020 analyse dying ReLU; Maas et al. 2013 (Leaky ReLU) "
+            "and He et al. 2015 (PReLU) keep a gradient for negative inputs; Sokar et al. 2023 define dormant units "
+            "and reset them (ReDo)."
+        ),
         "cites": ["glorot2011", "lu2020", "maas2013", "he2015", "sokar2023"],
     },
     "compare": {
         "title": "The family side by side",
         "question": "On one small CNN and dataset, how do the members compare in accuracy, time and memory?",
-        "method": "A two-convolution CNN on 8x8 digits, Adam, the same data order per seed, several seeds per "
-        "activation; test accuracy (mean ± std over seeds), median seconds per epoch (wall clock, this machine), "
-        "and bytes saved for backward in one training step (SavedTensorMeter) with relukit's modules and with "
-        "torch's own.",
-        "reference": "This echoes the comparisons of Xu et al. 2015 (ReLU, Leaky ReLU, PReLU, RReLU; Network in "
-        "Network on CIFAR) and of the Mish paper (Misra 2019; SqueezeNet on CIFAR-10). Digits is a far easier "
-        "problem than CIFAR: we do not claim to reproduce their numbers, only show the same kind of table.",
+        "method": (
+            "A two-convolution CNN on 8x8 digits ({channels} and {channels2} channels), {epochs} epochs of Adam (lr "
+            "{lr}), the same data order per seed, {seeds} seeds per activation; test accuracy (mean ± std over "
+            "seeds), median seconds per epoch (wall clock, this machine), and bytes saved for backward in one "
+            "training step (SavedTensorMeter) with relukit's modules and with torch's own."
+        ),
+        "reference": (
+            "This echoes the comparisons of Xu et al. 2015 (ReLU, Leaky ReLU, PReLU, RReLU; Network in Network on "
+            "CIFAR) and of the Mish paper (Misra 2019; SqueezeNet on CIFAR-10). Digits is a far easier problem than "
+            "CIFAR: we do not claim to reproduce their numbers, only show the same kind of table."
+        ),
         "cites": ["xu2015", "misra2019", "scardapane2017"],
         "tables": [XU2015, MISH2019],
     },
 }
+
+
+def method(key: str, config: dict) -> str:
+    """The study's method, with the numbers of the configuration it ran with."""
+    channels = config.get("channels", 0)
+    return STUDIES[key]["method"].format(**config, channels2=2 * channels)
 
 
 def _pct(value) -> str:

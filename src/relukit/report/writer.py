@@ -39,6 +39,17 @@ def json_safe(value: Any) -> Any:
     raise TypeError(f"json_safe: cannot store {type(value).__name__} in results.json: {value!r}")
 
 
+def dumps(value: Any, indent: int = 0) -> str:
+    """JSON with one key per line, but lists of numbers on one line (a results file one can read and diff)."""
+    pad, inner = " " * indent, " " * (indent + 1)
+    if isinstance(value, dict) and value:
+        items = [f"{inner}{json.dumps(k)}: {dumps(v, indent + 1)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    if isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value):
+        return "[\n" + ",\n".join(f"{inner}{dumps(v, indent + 1)}" for v in value) + f"\n{pad}]"
+    return json.dumps(value, allow_nan=False)
+
+
 def _check_out(out: Path) -> None:
     if not out.exists():
         return
@@ -78,7 +89,7 @@ def build(results: dict, directory: Path) -> dict[str, list[str]]:
     """Writes everything into ``directory`` (which must exist); returns the figure names per study."""
     safe = json_safe(results)
     figures = {key: study_figures.draw(key, safe[key], directory) for key in study_figures.FIGURES if key in safe}
-    (directory / "results.json").write_text(json.dumps(safe, indent=1, allow_nan=False) + "\n")
+    (directory / "results.json").write_text(dumps(safe) + "\n")
     (directory / "index.html").write_text(html.render(safe, figures), encoding="utf-8")
     (directory / MARKER).write_text("written by relukit study; this directory is replaced on the next run\n")
     for path in directory.iterdir():

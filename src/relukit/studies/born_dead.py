@@ -61,7 +61,9 @@ def wilson_interval(successes: int, trials: int, level: float) -> tuple[float, f
     denominator = 1 + z * z / trials
     center = (p + z * z / (2 * trials)) / denominator
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, center - half), min(1.0, center + half)
+    low = 0.0 if successes == 0 else max(0.0, center - half)  # exact ends: rounding must not exclude p = 0 or 1
+    high = 1.0 if successes == trials else min(1.0, center + half)
+    return low, high
 
 
 def _weights(generator: torch.Generator, shape: tuple[int, ...], scheme: str) -> torch.Tensor:

@@ -23,7 +23,7 @@ ACTIVATIONS = ["relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "gelu", "s
 _COMMON = {"activations": ACTIVATIONS, "channels": 16, "optimizer": "adam", "lr": 0.003, "batch_size": 64}
 CONFIGS = {
     "tiny": {**_COMMON, "activations": ["relu", "leaky_relu", "mish", "kaf"], "seeds": 2, "epochs": 1},
-    "quick": {**_COMMON, "seeds": 3, "epochs": 5},
+    "quick": {**_COMMON, "seeds": 3, "epochs": 10},
     "full": {**_COMMON, "seeds": 10, "epochs": 30},
 }
 
@@ -82,6 +82,12 @@ def _one_run(config, dataset, name, run_seed, train, test, progress) -> tuple[di
     return result, seconds
 
 
+def _warm_up(dataset: data.Dataset, config: dict, train) -> None:
+    """One untimed step, so the first activation's timings do not pay for one-time allocations."""
+    model = build(dataset, "relu", config["channels"]).to(train[0].device)
+    nn.functional.cross_entropy(model(train[0][: config["batch_size"]]), train[1][: config["batch_size"]]).backward()
+
+
 def _accuracy(model, test) -> dict:
     return {"test_accuracy": _common.evaluate(model, *test)["accuracy"]}
 
@@ -90,6 +96,7 @@ def run(config: dict, *, seed: int, device: str = "cpu", progress=_common.no_pro
     dataset = data.load(config.get("data"))
     train, test = _inputs(dataset, "train", device), _inputs(dataset, "test", device)
     batch = (train[0][: config["batch_size"]], train[1][: config["batch_size"]])
+    _warm_up(dataset, config, train)
     activations, timing = {}, {}
     for name in _common.with_kaf(config["activations"]):
         runs, seconds = [], []

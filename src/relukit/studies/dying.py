@@ -27,7 +27,7 @@ _COMMON = {"width": 128, "hidden_layers": 3, "optimizer": "adam", "lr": 0.03, "c
            "finetune_lr": 0.001, "batch_size": 64, "scan_batch_size": 512, "activations": ACTIVATIONS}  # fmt: skip
 CONFIGS = {
     "tiny": {**_COMMON, "width": 32, "epochs": 2, "finetune_epochs": 1, "activations": ["relu", "mish", "kaf"]},
-    "quick": {**_COMMON, "epochs": 6, "finetune_epochs": 2},
+    "quick": {**_COMMON, "epochs": 8, "finetune_epochs": 2},
     "full": {**_COMMON, "epochs": 20, "finetune_epochs": 5},
 }
 

@@ -22,7 +22,7 @@ KEY = "init"
 _COMMON = {"width": 64, "optimizer": "sgd", "lr": 0.002, "momentum": 0.9, "batch_size": 64, "schemes": ["xavier", "he"]}
 CONFIGS = {
     "tiny": {**_COMMON, "hidden_layers": 30, "epochs": 2, "seeds": 1},
-    "quick": {**_COMMON, "hidden_layers": 30, "epochs": 15, "seeds": 2},
+    "quick": {**_COMMON, "hidden_layers": 30, "epochs": 20, "seeds": 2},
     "full": {**_COMMON, "hidden_layers": 30, "epochs": 60, "seeds": 5},
 }
 

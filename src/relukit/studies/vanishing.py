@@ -33,7 +33,7 @@ _COMMON = {"width": 64, "hidden_layers": 20, "optimizer": "sgd", "lr": 0.01, "mo
 CONFIGS = {
     "tiny": {**_COMMON, "hidden_layers": 6, "epochs": 1,
              "activations": [a for a in ACTIVATIONS if a["name"] in ("sigmoid", "relu", "kaf")]},
-    "quick": {**_COMMON, "epochs": 5},
+    "quick": {**_COMMON, "epochs": 10},
     "full": {**_COMMON, "epochs": 30},
 }  # fmt: skip
 

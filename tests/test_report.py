@@ -1,0 +1,179 @@
+"""relukit study end to end: results.json schema, determinism, atomic writes, and the page in a browser."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from relukit import cli
+from relukit.report import html as report_html
+from relukit.report import writer
+
+STUDY_KEYS = {"nonlinearity", "vanishing", "born_dead", "init", "dying", "compare"}
+
+
+def _study(out: Path, *extra: str) -> int:
+    return cli.main(["study", "--tiny", "--out", str(out), *extra])
+
+
+@pytest.fixture(scope="module")
+def tiny_report(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("report") / "relukit-report"
+    assert _study(out) == 0
+    return out
+
+
+def _load(path: Path) -> dict:
+    def reject(constant):
+        raise AssertionError(f"results.json holds {constant}, which is not JSON")
+
+    return json.loads((path / "results.json").read_text(), parse_constant=reject)
+
+
+def _without_timing(value):
+    if isinstance(value, dict):
+        return {k: _without_timing(v) for k, v in value.items() if k != "timing"}
+    if isinstance(value, list):
+        return [_without_timing(v) for v in value]
+    return value
+
+
+def test_results_json_schema(tiny_report):
+    results = _load(tiny_report)
+    assert set(results) == STUDY_KEYS | {"meta"}
+    assert results["meta"]["scale"] == "tiny" and results["meta"]["seed"] == 0
+    for key in STUDY_KEYS:
+        assert {"config", "seed", "timing"} <= set(results[key]), key
+        assert results[key]["seed"] == 0 and results[key]["timing"]["wall_seconds"] > 0
+    grid = results["born_dead"]["grid"]
+    assert grid and all(
+        set(c) == {"width", "hidden_layers", "trials", "measured", "exact", "ci_low", "ci_high"} for c in grid
+    )
+    assert all(0 <= c["ci_low"] <= c["measured"] <= c["ci_high"] <= 1 for c in grid)
+    assert set(results["compare"]["timing"]) - {"wall_seconds"} == set(results["compare"]["activations"])
+    assert sorted(p.name for p in tiny_report.glob("*.png")) == sorted(f"{k}.png" for k in STUDY_KEYS)
+
+
+def test_same_command_gives_the_same_numbers(tiny_report, tmp_path):
+    again = tmp_path / "again"
+    assert _study(again) == 0
+    first, second = _load(tiny_report), _load(again)
+    assert _without_timing(first) == _without_timing(second)
+    assert first["compare"]["timing"] != {}  # wall-clock times exist, and are the only thing left out
+
+
+def test_index_is_self_contained(tiny_report):
+    page = (tiny_report / "index.html").read_text()
+    sources = re.findall(r'<(?:img|script|link|iframe)[^>]*(?:src|href)="([^"]+)"', page)
+    assert sources and all(not re.match(r"[a-z]+:", s) and (tiny_report / s).is_file() for s in sources)
+    for key in STUDY_KEYS:
+        assert f'id="{key}"' in page
+    assert "He, X. Zhang" in page or "K. He" in page
+    assert "[unverified" in page  # Xu et al.'s recalled numbers are marked
+
+
+_CHECK = """<script>
+window.__errors = [];
+window.addEventListener("error", e => window.__errors.push(String(e.message || (e.target && e.target.src))), true);
+window.addEventListener("load", () => {
+  const images = Array.from(document.images).map(
+    i => ({src: i.getAttribute("src"), ok: i.complete && i.naturalWidth > 0}));
+  const out = document.createElement("pre");
+  out.id = "relukit-check";
+  out.textContent = JSON.stringify({images, errors: window.__errors});
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    if path is None:
+        if os.environ.get("RELUKIT_NO_BROWSER"):
+            pytest.skip("RELUKIT_NO_BROWSER is set")
+        pytest.fail("chromium not found: `make test` installs it (apt-get install -y chromium)")
+    return path
+
+
+def test_report_in_headless_chromium(tiny_report, tmp_path):
+    """Every image loads and nothing reaches the console as an error (a checking script is injected into a copy)."""
+    site = tmp_path / "site"
+    shutil.copytree(tiny_report, site)
+    page = (site / "index.html").read_text()
+    (site / "check.html").write_text(page.replace("</body>", _CHECK + "</body>"))
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--disable-sync", "--enable-logging=stderr", "--v=0",
+             "--virtual-time-budget=10000"]  # fmt: skip
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [_chromium(), *flags, f"--user-data-dir={profile}", "--dump-dom", (site / "check.html").as_uri()],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(r'<pre id="relukit-check">(.*?)</pre>', done.stdout, re.S)
+    assert found, done.stdout[-2000:]
+    check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
+    assert len(check["images"]) == len(STUDY_KEYS)
+    assert all(image["ok"] for image in check["images"]), check["images"]
+    assert check["errors"] == []
+    console_errors = [line for line in done.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert console_errors == []
+
+
+def test_write_report_is_atomic(tiny_report, tmp_path, monkeypatch):
+    results = {key: value for key, value in _load(tiny_report).items() if key in ("meta", "nonlinearity", "init")}
+    out = tmp_path / "report"
+    writer.write_report(results, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("interrupted while writing")
+
+    monkeypatch.setattr(report_html, "render", broken)
+    with pytest.raises(RuntimeError, match="interrupted"):
+        writer.write_report(results, out)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # the good report is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report"]  # no temporary directory left behind
+
+
+def test_write_report_refuses_a_foreign_directory(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a relukit report.*refusing to replace it"):
+        writer.write_report({"meta": {}}, tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["nope"], "unknown study 'nope'"),
+        (["compare", "--skip", "compare"], "no study left to run"),
+        (["compare", "--seed", "-1"], "seed must be an int >= 0"),
+        (["compare", "--device", "tpu"], "device must be 'cpu' or 'cuda', got 'tpu'"),
+    ],
+)
+def test_study_cli_errors(tmp_path, capsys, arguments, message):
+    assert _study(tmp_path / "out", *arguments) == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_study_cli_with_user_data(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 6))
+    np.savez(tmp_path / "mine.npz", x=x, y=(x[:, 0] > 0).astype(int))
+    assert _study(tmp_path / "out", "compare", "--data", str(tmp_path / "mine.npz")) == 0
+    results = _load(tmp_path / "out")
+    assert set(results) == {"meta", "compare"} and results["compare"]["model"] == "mlp"
+    assert results["compare"]["data"]["name"] == "mine" and results["compare"]["data"]["classes"] == 2
+    np.savez(tmp_path / "bad.npz", x=x)
+    assert _study(tmp_path / "out2", "compare", "--data", str(tmp_path / "bad.npz")) == 2
+    assert "lacks array(s) ['y']" in capsys.readouterr().err
