@@ -84,3 +84,15 @@ def test_load_npz_missing_and_corrupt_files(tmp_path):
         data.load_npz(bad)
     with pytest.raises(TypeError, match="x must hold real numbers"):
         data.load_npz(_write(tmp_path, x=np.array([["a", "b"]] * 4), y=np.arange(4) % 2))
+
+
+def test_data_and_runner_import_no_heavy_dependencies():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, relukit, relukit.data, relukit.studies.runner, relukit.cli; "
+        "print(sorted(m for m in ('matplotlib', 'sklearn', 'rich') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

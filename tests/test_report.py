@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -63,8 +64,10 @@ def test_results_json_schema(tiny_report):
 
 
 def test_same_command_gives_the_same_numbers(tiny_report, tmp_path):
+    """A second run in a fresh process (another hash seed, fresh allocator) gives identical numbers."""
     again = tmp_path / "again"
-    assert _study(again) == 0
+    command = [sys.executable, "-m", "relukit.cli", "study", "--tiny", "--out", str(again)]
+    subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
     first, second = _load(tiny_report), _load(again)
     assert _without_timing(first) == _without_timing(second)
     assert first["compare"]["timing"] != {}  # wall-clock times exist, and are the only thing left out
@@ -177,3 +180,9 @@ def test_study_cli_with_user_data(tmp_path, capsys):
     np.savez(tmp_path / "bad.npz", x=x)
     assert _study(tmp_path / "out2", "compare", "--data", str(tmp_path / "bad.npz")) == 2
     assert "lacks array(s) ['y']" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a GPU is present")
+def test_study_cli_cuda_without_a_gpu(tmp_path, capsys):
+    assert _study(tmp_path / "out", "compare", "--device", "cuda") == 2
+    assert "device 'cuda' is not available" in capsys.readouterr().err

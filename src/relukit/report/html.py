@@ -51,7 +51,7 @@ def _section(index: int, key: str, result: dict, figures: list[str], numbers: di
     for name in figures:
         parts.append(
             f'<figure><img src="{escape(name)}" alt="{escape(words["title"])}">'
-            f"<figcaption>Figure: {escape(words['title'])} ({escape(name)})</figcaption></figure>"
+            f"<figcaption>{escape(words['caption'])}</figcaption></figure>"
         )
     parts.append("<h3>Results</h3>")
     parts.extend(_table(t) for t in tables.summaries(key, result))

@@ -56,6 +56,10 @@ MISH2019 = {
 STUDIES = {
     "nonlinearity": {
         "title": "Why a nonlinearity at all",
+        "caption": (
+            "Predicted probability of class 1 (color) and the 0.5 decision boundary (black) of each net; dots are "
+            "test points."
+        ),
         "question": "Does stacking layers help if nothing between them is nonlinear?",
         "method": (
             "The same {hidden_layers}-hidden-layer MLP (width {width}), trained the same way (Adam, {epochs} epochs) "
@@ -72,6 +76,10 @@ STUDIES = {
     },
     "vanishing": {
         "title": "Vanishing gradients",
+        "caption": (
+            "Gradient L2 norm of each Linear layer's parameters for the mean loss over the training set (log "
+            "scale), at initialization and after training."
+        ),
         "question": "How does the gradient's size change from the last layer to the first in a 20-layer MLP?",
         "method": (
             "A {hidden_layers}-hidden-layer MLP (width {width}) on digits per activation; sigmoid and tanh with "
@@ -89,6 +97,11 @@ STUDIES = {
     },
     "born_dead": {
         "title": "Born dead: deep narrow ReLU nets at initialization",
+        "caption": (
+            "Left: fraction of random nets dead at the fixed input (dots, with the 95% Wilson interval) and the "
+            "exact 1 - (1 - 2^-N)^H (lines). Right: fraction of nets whose last hidden layer is constant on every "
+            "input."
+        ),
         "question": ("How likely is a randomly initialized ReLU net to be dead (output all zeros) before training?"),
         "method": (
             "Monte Carlo over {trials} random nets per cell with zero biases and N(0, 1) weights, width N and H "
@@ -107,6 +120,11 @@ STUDIES = {
     },
     "init": {
         "title": "Xavier vs He initialization in a 30-layer ReLU net",
+        "caption": (
+            "Left: minibatch training loss (faint) and its mean over an epoch (bold), per seed. Right: the "
+            "forward signal E[a^2] per hidden layer at initialization, relative to layer 1, measured (solid) and "
+            "predicted (dashed)."
+        ),
         "question": "Does a 30-layer plain ReLU MLP train from Xavier initialization, and from He's?",
         "method": (
             "A {hidden_layers}-hidden-layer ReLU MLP (width {width}, zero biases) on digits, {epochs} epochs of SGD "
@@ -122,6 +140,11 @@ STUDIES = {
     },
     "dying": {
         "title": "Dying ReLU under a large learning rate, and reviving it",
+        "caption": (
+            "Left: dead units (dormant for smooth members) over the whole training set after each epoch; dotted: "
+            "ReLU at the control learning rate. Right: dead units after training, right after revive, and after "
+            "fine-tuning with and without revive."
+        ),
         "question": "How many units die when the learning rate is too large, and does reviving them help?",
         "method": (
             "A {hidden_layers}-hidden-layer MLP (width {width}, He init) on digits trained for {epochs} epochs with "
@@ -142,6 +165,10 @@ STUDIES = {
     },
     "compare": {
         "title": "The family side by side",
+        "caption": (
+            "Left: test accuracy, mean and standard deviation over seeds. Right: bytes autograd saves for "
+            "backward in one training step, with torch's activation modules and with relukit's."
+        ),
         "question": "On one small CNN and dataset, how do the members compare in accuracy, time and memory?",
         "method": (
             "A two-convolution CNN on 8x8 digits ({channels} and {channels2} channels), {epochs} epochs of Adam (lr "
