@@ -18,7 +18,7 @@ from relukit.diagnostics import DeadUnitMonitor, scan
 def _mlp(widths=(12, 32, 24), act=nn.ReLU, seed=0):
     torch.manual_seed(seed)
     layers = []
-    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+    for a, b in zip(widths[:-1], widths[1:]):
         layers += [nn.Linear(a, b), act()]
     return nn.Sequential(*layers).double()
 
@@ -268,3 +268,37 @@ def test_functional_calls_outside_the_model_are_ignored():
         RF.relu(torch.randn(5, 3))
         model(torch.randn(2, 12, dtype=torch.float64))
     assert [s.name for s in monitor.report().layers] == ["1", "3"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("kind, act", [("relu", nn.ReLU()), ("leaky_relu", nn.LeakyReLU(0.1))])
+def test_large_outputs_with_nan_match_the_mask_reference(dtype, kind, act):
+    # > 2**18 elements: the CPU path reduces in slices; NaN elements count as not positive, like `a > 0`
+    model = nn.Sequential(nn.Identity(), act)
+    x = torch.randn(33, 5, 70, 41).to(dtype)
+    x[3, 2, 10, :7] = math.nan
+    x[:, 4] = -1.0  # channel 4 never fires
+    with DeadUnitMonitor(model) as monitor:
+        model(x[:20])
+        model(x[20:])
+    layer = monitor.report().layers[0]
+    y = act(x).double()
+    rate = (y > 0).double().mean((0, 2, 3))
+    assert (layer.kind, layer.dead_units) == (kind, (4,))
+    assert layer.unit_rate == tuple(rate.tolist())
+    clean = [0, 1, 3, 4]  # unit 2 holds the NaN: its score is NaN and it is left out of the layer mean
+    mean_abs = y.abs().mean((0, 2, 3))[clean]
+    np.testing.assert_allclose(np.asarray(layer.unit_score)[clean], mean_abs / mean_abs.mean(), rtol=1e-4)
+    assert math.isnan(layer.unit_score[2]) and 2 not in layer.dormant_units
+
+
+def test_one_dimensional_outputs_and_unit_axis_zero():
+    model = nn.Sequential(nn.Identity(), nn.ReLU())
+    with DeadUnitMonitor(model) as monitor:
+        model(torch.tensor([1.0, -1.0, 2.0]))
+    layer = monitor.report().layers[0]
+    assert (layer.units, layer.dead_units, layer.samples_seen) == (3, (1,), 1)
+    x = torch.randn(4, 6)
+    x[2] = -1
+    layer = scan(model, [x], progress=False, unit_axis=0).layers[0]
+    assert (layer.units, layer.dead_units) == (4, (2,))

@@ -21,13 +21,13 @@ def active() -> bool:
 
 
 def _host(tally: Any) -> dict[str, Any]:
-    positive = tally.positive.cpu().numpy()
+    positive = np.rint(tally.positive.cpu().numpy()).astype(np.int64)
     return {
         "meta": tally.meta(),
         "positive": positive,
         "alive": positive > 0,
         "abs_sum": tally.abs_sum.cpu().numpy(),
-        "batch_dead": int(tally.batch_dead),
+        "batch_dead": int(round(float(tally.batch_dead))),
         "elements": tally.elements,
         "samples": tally.samples,
         "batches": tally.batches,
@@ -72,7 +72,7 @@ def reduce_tallies(tallies: list[Any], *, local: bool = False) -> list[dict[str,
             flags.append(torch.zeros(units, dtype=torch.int32, device=device))
             continue
         scalars = torch.tensor([float(tally.batch_dead), tally.elements, tally.samples, tally.batches])
-        sums.append(torch.cat([tally.positive.double().to(device), tally.abs_sum.to(device), scalars.double().to(device)]))
+        sums.append(torch.cat([tally.positive.to(device), tally.abs_sum.to(device), scalars.double().to(device)]))
         flags.append((tally.positive > 0).int().to(device))
     if not metas:
         return []

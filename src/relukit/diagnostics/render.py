@@ -97,7 +97,9 @@ def plot_dead_units(report: Any, path: Any):
     figure, (left, right) = plt.subplots(1, 2, figsize=(max(8.0, 1.2 * len(names) + 4), 3.8))
     dead = [np.nan if s.dead_fraction is None else s.dead_fraction for s in report.layers]
     left.bar(at - 0.2, dead, 0.4, label="dead", color="C3")
-    left.bar(at + 0.2, [s.dormant_fraction for s in report.layers], 0.4, label=f"dormant (tau={report.tau:g})", color="C1")
+    left.bar(
+        at + 0.2, [s.dormant_fraction for s in report.layers], 0.4, label=f"dormant (tau={report.tau:g})", color="C1"
+    )
     left.plot(at, [s.activation_rate for s in report.layers], "o-", color="C0", label="activation rate")
     left.set_ylim(0, 1.02)
     left.set_ylabel("fraction")

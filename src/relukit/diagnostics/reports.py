@@ -73,7 +73,11 @@ class DeadUnitReport:
 
     def to_dict(self, *, per_unit: bool = False) -> dict[str, Any]:
         """``{"layers": [...], "totals": {...}, "tau": tau}``; ``per_unit`` adds per-unit rates and scores."""
-        return {"layers": [s.to_dict(per_unit=per_unit) for s in self.layers], "totals": dict(self.totals), "tau": self.tau}
+        return {
+            "layers": [s.to_dict(per_unit=per_unit) for s in self.layers],
+            "totals": dict(self.totals),
+            "tau": self.tau,
+        }
 
     def layer(self, name: str) -> LayerStats:
         for stats in self.layers:
@@ -95,8 +99,9 @@ def _layer_stats(layer: dict[str, Any], tau: float, applies: bool) -> LayerStats
     meta, units, elements = layer["meta"], layer["meta"]["units"], layer["elements"]
     rate = layer["positive"] / elements if elements else np.zeros(units)
     mean_abs = layer["abs_sum"] / elements if elements else np.zeros(units)
-    layer_mean = float(mean_abs.mean())
-    score = mean_abs / layer_mean if layer_mean > 0 else np.zeros(units)
+    finite = np.isfinite(mean_abs)  # a unit that produced NaN/inf gets a NaN score and leaves the mean alone
+    layer_mean = float(mean_abs[finite].mean()) if finite.any() else 0.0
+    score = np.where(finite, mean_abs / layer_mean if layer_mean > 0 else 0.0, np.nan)
     dormant = np.flatnonzero(score <= tau)
     dead = np.flatnonzero(~layer["alive"]) if applies else None
     batches = layer["batches"]
