@@ -295,6 +295,7 @@ def test_large_outputs_with_nan_match_the_mask_reference(dtype, kind, act):
 def test_one_dimensional_outputs_and_unit_axis_zero():
     model = nn.Sequential(nn.Identity(), nn.ReLU())
     with DeadUnitMonitor(model) as monitor:
+        model(torch.empty(0, 3))  # an empty batch adds nothing
         model(torch.tensor([1.0, -1.0, 2.0]))
     layer = monitor.report().layers[0]
     assert (layer.units, layer.dead_units, layer.samples_seen) == (3, (1,), 1)
