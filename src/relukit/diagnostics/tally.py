@@ -11,9 +11,13 @@ _EXACT_FLOAT32 = 2**24  # float32 sums of 0/1 stay exact while each unit's count
 _CHUNK = 2**18  # CPU: elements per slice, so the temporaries stay in cache and cause no page faults
 
 
-def _positive(y: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-    """max(sign(y), 0) with NaN as 0: 1 where y > 0 (summing the bool mask ``y > 0`` is ~10x slower on CPU)."""
-    return torch.sign(y, out=out).clamp_(min=0).nan_to_num_(nan=0.0)
+def _positive(y: torch.Tensor, out: torch.Tensor, non_negative: bool) -> torch.Tensor:
+    """max(sign(y), 0), NaN where y is NaN (``nansum`` skips those): 1 where y > 0.
+
+    On CPU this is ~10x faster than summing the bool mask ``y > 0``.
+    """
+    sign = torch.sign(y, out=out)
+    return sign if non_negative else sign.clamp_(min=0)
 
 
 class Tally:
@@ -43,10 +47,11 @@ class Tally:
         if buffer is None or buffer.numel() < size:
             buffer = scratch[y.device, y.dtype] = torch.empty(size, dtype=y.dtype, device=y.device)
         positive = magnitude = 0
+        non_negative = self.kind in _NON_NEGATIVE
         for part in slices:
             out = buffer[: part.numel()].view(part.shape)
-            positive = positive + _positive(part, out).sum(dims, dtype=dtype)
-            values = part if self.kind in _NON_NEGATIVE else torch.abs(part, out=out)
+            positive = positive + _positive(part, out, non_negative).nansum(dims, dtype=dtype)
+            values = part if non_negative else torch.abs(part, out=out)
             magnitude = magnitude + values.sum(dims, dtype=dtype)
         return positive, magnitude
 
