@@ -303,3 +303,26 @@ def test_one_dimensional_outputs_and_unit_axis_zero():
     x[2] = -1
     layer = scan(model, [x], progress=False, unit_axis=0).layers[0]
     assert (layer.units, layer.dead_units) == (4, (2,))
+
+
+def test_a_shared_activation_module_gives_one_layer_per_call():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc1, self.fc2, self.act = nn.Linear(3, 8), nn.Linear(8, 5), nn.ReLU()
+
+        def forward(self, x):
+            return self.act(self.fc2(self.act(self.fc1(x))))
+
+    torch.manual_seed(12)
+    model = Net()
+    with torch.no_grad():
+        model.fc2.bias[1] = -1e6
+    x = torch.randn(200, 3)
+    report = scan(model, [x[:100], x[100:]], progress=False)
+    assert [(s.name, s.units, s.producer, s.samples_seen) for s in report.layers] == [
+        ("act", 8, "fc1", 200),
+        ("act#1", 5, "fc2", 200),
+    ]
+    _, alive, _ = _reference(model.fc2(torch.relu(model.fc1(x))), 1)
+    assert report.layer("act#1").dead_units == tuple(u for u in range(5) if not alive[u]) and not alive[1]

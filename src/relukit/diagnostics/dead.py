@@ -17,9 +17,10 @@ score :math:`s_u` is ReDo's (Sokar, Agarwal, Castro & Evci 2023). ``dead`` is re
 the negative region and still passes slope * g backward. Smooth members (elu, gelu, silu, mish, KAF, ...)
 get ``dead = None`` and report rate and dormancy.
 
-What is seen: torch's and relukit's activation modules (forward hooks), and every ``relukit.functional``
-call made inside a module's ``forward``, named ``"<enclosing module>/<member>#<k>"`` (k counts that
-member's calls in one forward of the enclosing module; ``"relu#0"`` at the root). Torch's own
+What is seen: torch's and relukit's activation modules (forward hooks; a module called again in the
+same forward, such as one shared ``self.act``, gives the layers ``"act"``, ``"act#1"``, ...), and every
+``relukit.functional`` call made inside a module's ``forward``, named ``"<enclosing module>/<member>#<k>"``
+(k counts that member's calls in one forward of the enclosing module; ``"relu#0"`` at the root). Torch's own
 ``torch.nn.functional.relu`` and ``torch.relu`` calls cannot be seen: write ``relukit.functional.relu``,
 or use modules (``relukit.lean(model)``/``relukit.convert(model, ...)`` swap existing ones).
 
@@ -136,6 +137,7 @@ class DeadUnitMonitor:
         self._scratch: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}  # shared by all layers
         self._handles: list[Any] = []
         self._stack: list[tuple[nn.Module, str, bool, dict[str, int]]] = []
+        self._calls: dict[str, int] = {}  # calls of each activation module in this top-level forward
         self._producer: tuple[str, int] | None = None
         self._norm: tuple[str, int] | None = None
 
@@ -175,6 +177,7 @@ class DeadUnitMonitor:
         def hook(module: nn.Module, args: Any) -> None:
             if module is self._root:  # a new top-level forward: drop frames an exception may have left
                 self._stack.clear()
+                self._calls.clear()
             self._stack.append((module, name, is_activation, {}))
 
         return hook
@@ -185,7 +188,8 @@ class DeadUnitMonitor:
                 pass
             if kind is not None:
                 if self._selected(name, module):
-                    self._record(name, kind, output)
+                    k = self._calls[name] = self._calls.get(name, -1) + 1
+                    self._record(name if k == 0 else f"{name}#{k}", kind, output)
             elif isinstance(module, _PRODUCERS):
                 self._producer, self._norm = (name, _out_units(module)), None
             elif isinstance(module, _NORMS):
