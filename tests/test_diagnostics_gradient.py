@@ -128,3 +128,23 @@ def test_argument_errors():
         GradientFlowMonitor(nn.Linear(2, 2), every=0)
     with pytest.raises(TypeError, match="GradientFlowMonitor: every must be an int"):
         GradientFlowMonitor(nn.Linear(2, 2), every=1.5)
+
+
+def test_a_backward_that_raises_does_not_stop_later_records():
+    model = _deep(nn.ReLU, depth=2, he=True)
+    fail = [True]
+
+    def hook(grad):
+        if fail[0]:
+            raise RuntimeError("boom")
+        return grad
+
+    model[0].weight.register_hook(hook)  # the first layer's gradient comes last, after others accumulated
+    with GradientFlowMonitor(model) as flow:
+        with pytest.raises(RuntimeError, match="boom"):
+            _loss(model).backward()
+        fail[0] = False
+        model.zero_grad()
+        _loss(model).backward()
+    assert [s.step for s in flow.report().history] == [0]
+    assert [layer["name"] for layer in flow.report().layers] == ["0", "2", "4"]

@@ -60,7 +60,7 @@ class GradientFlowMonitor:
                     seen.add(id(parameter))
                     self._parameters.append((layer, f"{layer}.{name}" if layer else name, parameter))
         self._handles: list[Any] = []
-        self._queued = False
+        self._queued = -1  # graph task whose end-of-backward callback is queued
         self.backward_count = 0
         self._pending: list[tuple[int, list[int], torch.Tensor]] = []  # (step, parameter indices, norms)
         self._history: list[GradientStep] = []
@@ -89,14 +89,14 @@ class GradientFlowMonitor:
         self.detach()
 
     def _on_gradient(self, parameter: torch.Tensor) -> None:
-        if self._queued:
+        task = torch._C._current_graph_task_id()  # once per backward, even after one that raised
+        if task == self._queued:
             return
-        self._queued = True
+        self._queued = task
         engine = torch.autograd.Variable._execution_engine
         engine.queue_callback(lambda: engine.queue_callback(self._after_backward))
 
     def _after_backward(self) -> None:
-        self._queued = False
         step = self.backward_count
         self.backward_count += 1
         if step % self.every:
