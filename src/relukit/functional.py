@@ -14,6 +14,7 @@ under ``torch.func`` transforms (grad, vmap, jacrev) too, so those work (without
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -25,6 +26,16 @@ from relukit._ops import piecewise as _piecewise
 __all__: list[str] = []
 
 _P = inspect.Parameter
+
+# Callbacks ``(member name, output)`` run after every call; relukit.diagnostics' DeadUnitMonitor adds one
+# while attached. Empty (the usual case), they cost one truth test per call.
+observers: list[Callable[[str, torch.Tensor], None]] = []
+
+
+def _observed(name: str, y: torch.Tensor) -> torch.Tensor:
+    for observer in observers:
+        observer(name, y)
+    return y
 
 
 def _exporting() -> bool:
@@ -73,8 +84,10 @@ def apply(
     sampled = training and entry.name == "rrelu"
     if entry.piecewise_linear and not sampled and lean_applies(x):
         y, _ = torch.ops.relukit.piecewise_forward(x, entry.name, _piecewise.encode(entry, params))
-        return x.copy_(y) if inplace else y
-    return _stock(entry, x, params, inplace, training)
+        y = x.copy_(y) if inplace else y
+    else:
+        y = _stock(entry, x, params, inplace, training)
+    return _observed(entry.name, y) if observers else y
 
 
 def _signature(entry: catalog.Activation) -> inspect.Signature:
@@ -108,7 +121,8 @@ def _make(entry: catalog.Activation):
         inplace = arguments.pop("inplace", False)
         training = arguments.pop("training", False)
         if name == "prelu":
-            return F.prelu(x, arguments["weight"])
+            y = F.prelu(x, arguments["weight"])
+            return _observed(name, y) if observers else y
         return apply(entry, x, entry.bind(name, arguments), inplace=inplace, training=training)
 
     function.__name__ = function.__qualname__ = name
