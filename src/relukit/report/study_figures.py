@@ -171,11 +171,16 @@ def compare(result: dict, path: Path) -> Path:
     names = list(result["activations"])
     means = np.array([result["activations"][n]["mean_test_accuracy"] for n in names]) * 100
     stds = np.array([result["activations"][n]["std_test_accuracy"] for n in names]) * 100
-    left.bar(names, means, yerr=stds, capsize=3, color=[f"C{i}" for i in range(len(names))])
-    low = max(0.0, float((means - stds).min()) - 3)
-    left.set_ylim(low, min(100.0, float((means + stds).max()) + 1))
-    left.set_ylabel(f"test accuracy (%), mean ± std of {result['config']['seeds']} seeds")
-    left.set_title(f"small {result['model'].upper()} on {result['data']['name']}", fontsize=10)
+    for index, name in enumerate(names):  # dots, not bars: the axis does not start at 0
+        runs = [100 * r["test_accuracy"] for r in result["activations"][name]["runs"]]
+        left.scatter([index] * len(runs), runs, s=10, color=f"C{index}", alpha=0.5)
+        left.errorbar(index, means[index], yerr=stds[index], fmt="o", ms=7, capsize=4, color=f"C{index}")
+    left.set_xticks(range(len(names)), names)
+    everything = [100 * r["test_accuracy"] for n in names for r in result["activations"][n]["runs"]]
+    left.set_ylim(max(0.0, min(everything) - 1), min(100.5, max(everything) + 1))
+    left.set_ylabel("test accuracy (%)")
+    left.set_title(f"small {result['model'].upper()} on {result['data']['name']}: {result['config']['seeds']} seeds "
+                   "(dots), mean ± std", fontsize=10)  # fmt: skip
     left.tick_params(axis="x", rotation=45)
     left.grid(alpha=0.3, axis="y")
     ours = np.array([result["activations"][n]["saved_bytes_per_step"] for n in names], dtype=float) / 1024
