@@ -186,3 +186,17 @@ def test_study_cli_with_user_data(tmp_path, capsys):
 def test_study_cli_cuda_without_a_gpu(tmp_path, capsys):
     assert _study(tmp_path / "out", "compare", "--device", "cuda") == 2
     assert "device 'cuda' is not available" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "expected"),
+    [
+        ([], ["nonlinearity", "vanishing", "born-dead", "init", "dying", "compare"]),
+        (["init", "born_dead"], ["init", "born-dead"]),
+        (["--only", "compare", "init"], ["compare", "init"]),
+        (["--skip", "compare", "dying", "vanishing"], ["nonlinearity", "born-dead", "init"]),
+    ],
+)
+def test_study_selection(arguments, expected):
+    args = cli.build_parser().parse_args(["study", *arguments])
+    assert cli._study_names(args) == expected

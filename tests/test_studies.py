@@ -144,3 +144,12 @@ def test_dying_counts_dead_units_and_revives_them(deterministic):
     assert revive["dead_fraction_after"] < revive["dead_fraction_before"]
     epochs = dying.CONFIGS["tiny"]["epochs"]
     assert len(relu["dead_fraction"]) == epochs + 1 and len(result["control"]["relu"]["dead_fraction"]) == epochs + 1
+
+
+def test_every_scale_configures_the_same_knobs():
+    from relukit import studies
+
+    for name in studies.STUDIES:
+        configs = studies.load(name).CONFIGS
+        assert set(configs) == set(studies.SCALES), name
+        assert set(configs["tiny"]) == set(configs["quick"]) == set(configs["full"]), name
