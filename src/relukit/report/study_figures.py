@@ -11,6 +11,12 @@ import numpy as np
 from relukit.report.figures import _pyplot, save_atomically
 
 
+def _integer_ticks():
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator(integer=True)
+
+
 def _finish(figure, path: Path) -> Path:
     figure.tight_layout()
     save_atomically(figure, path)
@@ -52,6 +58,7 @@ def vanishing(result: dict, path: Path) -> Path:
     axes[0].set_title("at initialization", fontsize=10)
     axes[1].set_title("after training", fontsize=10)
     for axis in axes:
+        axis.xaxis.set_major_locator(_integer_ticks())
         axis.set_xlabel("Linear layer (1 = input side)")
         axis.grid(alpha=0.3, which="both")
     axes[0].set_ylabel("gradient L2 norm (whole training set)")
@@ -124,6 +131,7 @@ def init(result: dict, path: Path) -> Path:
     left.set_title(f"{result['config']['hidden_layers']}-layer ReLU MLP", fontsize=10)
     left.legend(fontsize=8)
     left.grid(alpha=0.3)
+    right.xaxis.set_major_locator(_integer_ticks())
     right.set_xlabel("hidden layer")
     right.set_ylabel("E[a^2] relative to layer 1")
     right.set_title("forward signal at initialization", fontsize=10)
