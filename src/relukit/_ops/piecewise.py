@@ -5,10 +5,15 @@ member's derivative codes (``catalog``), packed 1 or 2 bits per element; autogra
 ``relukit::piecewise_backward(grad, packed, slopes, multiply) -> grad_input`` is ``grad * slopes[code]``
 computed by torch's own backward kernels, so gradients are bit-identical to torch's. The backward op is
 linear in ``grad`` and has its own autograd, so double backward works.
+
+On CUDA, when triton imports, both ops run ``relukit.kernels``' fused Triton kernels instead (one pass
+each; same values, codes and gradients).
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -32,6 +37,30 @@ def decode(entry: catalog.Activation, values: Sequence[float]) -> dict[str, Any]
     return {p.name: None if math.isnan(v) else v for p, v in zip(entry.params, values)}
 
 
+FUSED_DEVICES = ("cuda",)  # device types where relukit.kernels replaces the torch ops (tests add "cpu")
+
+
+@functools.cache
+def _kernel_ops():
+    """relukit.kernels.ops where triton imports, else None (checked once; triton loads on first use)."""
+    if importlib.util.find_spec("triton") is None:
+        return None
+    try:
+        from relukit.kernels import ops
+    except ImportError:
+        return None
+    return ops
+
+
+def fused(*tensors: torch.Tensor) -> bool:
+    """True when the Triton kernels apply: their device, dtype and a contiguous layout (as the fakes say)."""
+    return (
+        all(t.device.type in FUSED_DEVICES and t.is_contiguous() for t in tensors)
+        and tensors[0].dtype in (torch.float32, torch.float16, torch.bfloat16)
+        and _kernel_ops() is not None
+    )
+
+
 def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     """torch's own op where there is one, else the catalog formula on torch tensors."""
     if entry.torch_op is None:
@@ -45,6 +74,8 @@ def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, 
 def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     entry = catalog.BY_NAME[name]
     bound = decode(entry, params)
+    if fused(x):
+        return _kernel_ops().launch_forward(entry, bound, x)
     y = stock_forward(entry, x, bound)
     return y, packing.pack(entry.codes(x, xp_torch, **bound), entry.code_bits(**bound))
 
@@ -58,6 +89,8 @@ def _(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, to
 
 @torch.library.custom_op("relukit::piecewise_backward", mutates_args=())
 def piecewise_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    if fused(grad):
+        return _kernel_ops().launch_backward(grad, packed, slopes, multiply)
     bits = 1 if len(slopes) <= 2 else 2
     code = packing.unpack_proxy(packed, bits, grad.numel(), grad.dtype).view(grad.shape)
     if bits == 1 and multiply:  # torch leaky_relu_backward: code > 0 ? grad : grad * slope
