@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+GPU_STAMP := $(VENV)/.installed-dev-gpu
 
 .PHONY: demo test lint format bench clean
 
@@ -15,15 +16,21 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The gpu extra (triton, ~1 GB) for the tests: relukit.kernels runs under its interpreter without a GPU.
+# make demo does without it.
+$(GPU_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,gpu]"
+	touch $@
+
 demo: $(STAMP)
 	$(BIN)/relukit plot relu leaky_relu prelu mish gelu --derivative --out relukit-report/activations.png
 
-test: $(STAMP)
+test: $(GPU_STAMP)
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -n 2 -q
 
-format: $(STAMP)
+format: $(GPU_STAMP)
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 
