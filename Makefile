@@ -30,6 +30,9 @@ test: $(GPU_STAMP)
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -n 2 -q
 
+bench: $(STAMP)
+	$(BIN)/relukit bench --ops relu,leaky_relu,relu6,hardtanh --sizes 2^20,2^24
+
 format: $(GPU_STAMP)
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests

@@ -95,5 +95,3 @@ def source(name: str, **params: Any) -> str:
     """The generated Triton source of a member's forward kernel (read it to see what runs)."""
     entry = _entry("relukit.kernels.source", name)
     return codegen.forward_source(entry, entry.bind("relukit.kernels.source", params))
-
-

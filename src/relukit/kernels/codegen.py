@@ -176,7 +176,7 @@ def _rows(WIDE: tl.constexpr, ROWS: tl.constexpr):
     return tl.program_id(0) * ROWS + tl.arange(0, ROWS)
 '''
 
-_FORWARD = '''
+_FORWARD = """
 
 @triton.jit
 def forward_kernel(
@@ -198,9 +198,9 @@ def forward_kernel(
         code = tl.where(mask, ({codes}).to(tl.uint8), 0).to(tl.uint8)
         packed = tl.sum(code << (lanes * {bits}).to(tl.uint8)[None, :], axis=1).to(tl.uint8)
         tl.store(codes_ptr + rows, packed, mask=rows * {per_byte} < n)
-'''
+"""
 
-_BACKWARD = '''
+_BACKWARD = """
 
 @triton.jit
 def backward_kernel(grad_ptr, codes_ptr, out_ptr, n, WIDE: tl.constexpr, BLOCK: tl.constexpr):
@@ -213,7 +213,7 @@ def backward_kernel(grad_ptr, codes_ptr, out_ptr, n, WIDE: tl.constexpr, BLOCK: 
     grad = tl.load(grad_ptr + offsets, mask=mask, other=0.0).to(tl.float32)
     result = {backward}
     tl.store(out_ptr + offsets, _narrow(result, out_ptr.dtype.element_ty), mask=mask)
-'''
+"""
 
 
 def _layout(bits: int) -> dict[str, int]:
