@@ -8,6 +8,11 @@ with ``bits`` = 1, element i is bit ``i % 8`` of byte ``i // 8``; with ``bits`` 
 gradient's dtype, written into a per-thread scratch buffer that is reused across calls: fresh large
 allocations on CPU cost page faults that dominate an elementwise backward. The proxy feeds torch's own
 backward kernels, so relukit's gradients are computed by the same instructions as torch's.
+
+On CPU, NumPy does the bit work: ``np.packbits``/``np.unpackbits`` are SIMD loops, and NumPy's
+comparisons (``pack_numpy``'s input) run ~5x faster than torch's bool-producing ones (measured at 2^20
+fp32, 1 thread: torch ``x <= 0`` 355 us, NumPy 57 us; unpacking into the proxy 0.29 ms with the lookup
+table, 0.13 ms with ``np.unpackbits``).
 """
 
 from __future__ import annotations
@@ -38,6 +43,15 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     pad = (-flat.numel()) % 4
     quads = torch.nn.functional.pad(flat, (0, pad)).view(-1, 4)
     return quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+
+
+def pack_numpy(codes: np.ndarray, bits: int) -> torch.Tensor:
+    """``pack`` for a NumPy bool mask (bits=1) or uint8 codes 0..3 (bits=2)."""
+    flat = codes.reshape(-1)
+    if bits == 1:
+        return torch.from_numpy(np.packbits(flat, bitorder="little"))
+    quads = np.pad(flat.astype(np.uint8, copy=False), (0, (-flat.size) % 4)).reshape(-1, 4)
+    return torch.from_numpy(quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6))
 
 
 def _pack_bits_torch(flat: torch.Tensor) -> torch.Tensor:
@@ -78,8 +92,11 @@ def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
 
 def unpack_proxy(packed: torch.Tensor, bits: int, numel: int, dtype: torch.dtype) -> torch.Tensor:
     """Codes as ``dtype`` values in a reused scratch buffer (valid until the next call on this thread)."""
-    table = _lookup(bits, dtype, packed.device)
     per_byte = 8 // bits
     out = _scratch(packed.numel() * per_byte, dtype, packed.device)
+    if bits == 1 and packed.device.type == "cpu":
+        out.copy_(torch.from_numpy(np.unpackbits(packed.numpy(), bitorder="little")))
+        return out[:numel]
+    table = _lookup(bits, dtype, packed.device)
     torch.index_select(table, 0, packed.to(torch.int32), out=out.view(-1, per_byte))
     return out[:numel]

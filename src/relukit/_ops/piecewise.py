@@ -18,6 +18,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import array_api_compat.numpy as xp_numpy
 import array_api_compat.torch as xp_torch
 import torch
 import torch.nn.functional as F
@@ -61,6 +62,9 @@ def fused(*tensors: torch.Tensor) -> bool:
     )
 
 
+_NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
+
+
 def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     """torch's own op where there is one, else the catalog formula on torch tensors."""
     if entry.torch_op is None:
@@ -77,7 +81,10 @@ def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[
     if fused(x):
         return _kernel_ops().launch_forward(entry, bound, x)
     y = stock_forward(entry, x, bound)
-    return y, packing.pack(entry.codes(x, xp_torch, **bound), entry.code_bits(**bound))
+    bits = entry.code_bits(**bound)
+    if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
+        return y, packing.pack_numpy(entry.codes(x.detach().numpy(), xp_numpy, **bound), bits)
+    return y, packing.pack(entry.codes(x, xp_torch, **bound), bits)
 
 
 @piecewise_forward.register_fake
