@@ -94,7 +94,8 @@ def _clock(device: str) -> Callable[[Callable[[], Any]], float]:
 
 
 def medians(fns: dict[str, Callable[[], Any]], device: str, warmup: int, repeats: int) -> dict[str, float]:
-    """Median seconds of each function; they take turns every repeat, so slow drifts hit all alike."""
+    """Median seconds of each function; they take turns every repeat, so slow drifts hit all alike.
+    The minimum of each rides along as ``"<key> min"`` (on a shared machine, the uncontended time)."""
     clock = _clock(device)
     for fn in fns.values():
         for _ in range(warmup):
@@ -103,7 +104,8 @@ def medians(fns: dict[str, Callable[[], Any]], device: str, warmup: int, repeats
     for _ in range(repeats):
         for key, fn in fns.items():
             times[key].append(clock(fn))
-    return {key: statistics.median(values) for key, values in times.items()}
+    result = {key: statistics.median(values) for key, values in times.items()}
+    return result | {f"{key} min": min(values) for key, values in times.items()}
 
 
 def saved_bytes(fn: Callable[[Any], Any], x: Any) -> int:
@@ -167,13 +169,16 @@ def bench_case(name: str, dtype: str, size: int, config: dict, copy_gbps: float)
         rows.append(
             _row(name, dtype, size, key, times[key], times[f"{key}+bwd"], fwd_bytes, both_bytes, copy_gbps)
             | {"saved_bytes": None if key == "torch.compile" else saved_bytes(f, x)}
+            | {"forward_min_s": times[f"{key} min"], "forward_backward_min_s": times[f"{key}+bwd min"]}
         )
     if device == "cpu" and dtype != "bfloat16":
         rows.append(_numpy_row(entry, params, x, dtype, size, config, copy_gbps))
     for row in rows:
-        row["forward_vs_torch"] = row["forward_s"] / rows[0]["forward_s"]
-        if row["forward_backward_s"] is not None:
-            row["forward_backward_vs_torch"] = row["forward_backward_s"] / rows[0]["forward_backward_s"]
+        for stat in ("forward", "forward_backward"):
+            for suffix in ("s", "min_s"):
+                if row[f"{stat}_{suffix}"] is not None:
+                    key = f"{stat}_vs_torch" + ("" if suffix == "s" else "_min")
+                    row[key] = row[f"{stat}_{suffix}"] / rows[0][f"{stat}_{suffix}"]
     return rows
 
 
@@ -182,8 +187,9 @@ def _numpy_row(entry, params, x, dtype, size, config, copy_gbps) -> dict:
 
     array = x.detach().numpy()
     fn = getattr(ra, entry.name)
-    seconds = medians({"np": lambda: fn(array, **params)}, "cpu", config["warmup"], config["repeats"])["np"]
-    return _row(entry.name, dtype, size, "relukit.array (NumPy)", seconds, None, 2 * array.itemsize, 0, copy_gbps)
+    times = medians({"np": lambda: fn(array, **params)}, "cpu", config["warmup"], config["repeats"])
+    row = _row(entry.name, dtype, size, "relukit.array (NumPy)", times["np"], None, 2 * array.itemsize, 0, copy_gbps)
+    return row | {"forward_min_s": times["np min"]}
 
 
 def _row(name, dtype, size, impl, fwd_s, both_s, fwd_bytes, both_bytes, copy_gbps) -> dict:
@@ -199,8 +205,12 @@ def _row(name, dtype, size, impl, fwd_s, both_s, fwd_bytes, both_bytes, copy_gbp
         "forward_backward_s": both_s,
         "forward_backward_gbps": None if both_s is None else both_bytes * size / both_s / 1e9,
         "saved_bytes": None,
+        "forward_min_s": None,
+        "forward_backward_min_s": None,
         "forward_vs_torch": None,
         "forward_backward_vs_torch": None,
+        "forward_vs_torch_min": None,
+        "forward_backward_vs_torch_min": None,
     }
 
 
@@ -262,8 +272,10 @@ COLUMNS = (
     ("forward_gbps", "fwd GB/s", lambda v: f"{v:.1f}"),
     ("forward_roofline", "fwd % copy", lambda v: f"{v:.0%}"),
     ("forward_vs_torch", "fwd t/torch", lambda v: f"{v:.2f}"),
+    ("forward_vs_torch_min", "(min)", lambda v: f"{v:.2f}"),
     ("forward_backward_s", "f+b ms", lambda v: f"{v * 1e3:.3f}"),
     ("forward_backward_vs_torch", "f+b t/torch", lambda v: f"{v:.2f}"),
+    ("forward_backward_vs_torch_min", "(min)", lambda v: f"{v:.2f}"),
     ("saved_bytes", "saved", lambda v: f"{v / 2**20:.2f} MiB" if v >= 2**20 else f"{v / 2**10:.1f} KiB"),
 )
 
@@ -289,7 +301,8 @@ def render(data: dict, file=None) -> None:
             print("  ".join(cell.rjust(width) for cell, width in zip(line, widths)), file=file)
         print(caption, file=file)
         return
-    table = Table(title="relukit bench (t/torch: time relative to torch eager; lower is faster)", caption=caption)
+    title = "relukit bench (t/torch: median time relative to torch eager, lower is faster; (min): of minima)"
+    table = Table(title=title, caption=caption)
     for header in headers:
         table.add_column(header, justify="left" if header in ("op", "dtype", "impl") else "right")
     for line in table_rows(data):
