@@ -1,7 +1,8 @@
 """Triton source generated from the catalog: the kernels never restate an activation.
 
-``trace`` calls a catalog entry's own functions, ``codes(x, xp, **p)`` and ``kernel_forward(x, xp, **p)``,
-with ``xp`` a symbolic namespace whose operations return Triton expressions instead of values. The
+``forward_expressions`` calls a catalog entry's own functions, ``codes(x, xp, **p)`` and
+``kernel_forward(x, xp, **p)``, with ``xp`` a symbolic ``Namespace`` whose operations return Triton
+expressions (``Expr``) instead of values. The
 backward expression is built from ``slopes(**p)`` and ``backward`` ("select" or "multiply"). Parameters
 are concrete at trace time (the catalog branches on them, e.g. rectify without ``max_value``), so one
 kernel module is generated per member and parameter set and cached.
@@ -11,7 +12,8 @@ right away, as torch does when it evaluates the same formula op by op on fp16/bf
 fp32). The packed-code layout is ``relukit._ops.packing``'s: element i is bits ``bits * (i % per_byte)``
 onwards of byte ``i // per_byte``; padding bits are zero.
 
-This module imports neither torch nor triton: ``source(entry, params)`` is plain text, testable anywhere.
+This module imports neither torch nor triton: ``forward_source``/``backward_source`` return plain text
+(``relukit.kernels.ops`` compiles it; ``relukit.kernels.source(name, **params)`` shows it).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ NUM_WARPS = 8
 
 def interpreting() -> bool:
     """True under ``TRITON_INTERPRET=1``: kernels run on CPU tensors (slowly; for tests)."""
-    return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
+    return os.environ.get("TRITON_INTERPRET", "").lower() in ("1", "true", "yes", "on")
 
 
 def block_size(x: torch.Tensor) -> int:
