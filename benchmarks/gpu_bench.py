@@ -6,7 +6,8 @@
    forward vs the copy bandwidth measured here (target >= 85%), forward+backward vs torch eager
    (target >= 1.3x), bias_act forward vs torch eager relu(x + b) (target >= 1.5x); a block-size sweep.
 3. ``relukit bench --device cuda`` for the standard table.
-Prints everything; ``--json PATH`` also writes the numbers.
+Prints everything; ``--json PATH`` also writes the numbers. ``--dry-run`` runs every step on CPU at tiny
+sizes under the Triton interpreter (set TRITON_INTERPRET=1) to check the script itself without a GPU.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from relukit._ops import packing, piecewise
 from relukit.kernels import ops
 
 START = time.time()
+DEVICE = "cuda"
+SCALE = 0  # log2 of the size reduction (the dry run shrinks every size)
 CASES = [
     ("relu", {}), ("relu6", {}), ("hardtanh", {}), ("hardtanh", {"min_val": -0.5, "max_val": 2.0}),
     ("threshold", {"threshold": 0.5, "value": -2.0}), ("leaky_relu", {}), ("leaky_relu", {"negative_slope": 0.0}),
@@ -44,11 +47,11 @@ def log(*args):
 
 
 def sample(n, dtype, seed):
-    gen = torch.Generator(device="cuda").manual_seed(seed)
-    x = torch.randn(n, device="cuda", generator=gen) * 4
-    specials = torch.tensor(SPECIALS, device="cuda")
-    pick = torch.randint(len(SPECIALS), (n,), device="cuda", generator=gen)
-    return torch.where(torch.rand(n, device="cuda", generator=gen) < 0.2, specials[pick], x).to(dtype)
+    gen = torch.Generator(device=DEVICE).manual_seed(seed)
+    x = torch.randn(n, device=DEVICE, generator=gen) * 4
+    specials = torch.tensor(SPECIALS, device=DEVICE)
+    pick = torch.randint(len(SPECIALS), (n,), device=DEVICE, generator=gen)
+    return torch.where(torch.rand(n, device=DEVICE, generator=gen) < 0.2, specials[pick], x).to(dtype)
 
 
 def compare(ours, ref, skip=None):
@@ -65,7 +68,8 @@ def compare(ours, ref, skip=None):
     return int(bad.sum()), int(signed_zero.sum())
 
 
-def check_case(name, params, dtype, n=(1 << 20) + 13):
+def check_case(name, params, dtype, n=None):
+    n = (1 << (20 - SCALE)) + 13 if n is None else n
     entry = catalog.BY_NAME[name]
     bound = entry.bind(name, params)
     x, grad = sample(n, dtype, 1), sample(n, dtype, 2)
@@ -75,7 +79,9 @@ def check_case(name, params, dtype, n=(1 << 20) + 13):
     g = K.backward(name, grad, codes, **params)
     if name == "rectify":  # no torch op: relukit's CPU path (torch's own kernels) is the reference
         slopes = [float(s) for s in entry.slopes(**bound)]
-        g_ref = piecewise.piecewise_backward(grad.cpu(), codes_ref.cpu(), slopes, entry.backward == "multiply").cuda()
+        g_ref = piecewise.piecewise_backward(grad.cpu(), codes_ref.cpu(), slopes, entry.backward == "multiply").to(
+            DEVICE
+        )
     else:
         leaf = x.clone().requires_grad_()
         (g_ref,) = torch.autograd.grad(piecewise.stock_forward(entry, leaf, bound), leaf, grad)
@@ -96,10 +102,10 @@ def check_functional_and_bias_act(dtype):
     ours, ref = rf.leaky_relu(a, 0.2), F.leaky_relu(b, 0.2)
     ours.backward(grad), ref.backward(grad)
     rows = [("functional.leaky_relu y", ours, ref), ("functional.leaky_relu grad", a.grad, b.grad)]
-    for shape, dim in (((512, 4096), -1), ((8, 64, 32, 32), 1)):
-        x = (torch.randn(shape, device="cuda") * 2).to(dtype)
-        bias = torch.randn(shape[dim], device="cuda").to(dtype)
-        grad = torch.randn(shape, device="cuda").to(dtype)
+    for shape, dim in (((512, 4096), -1), ((8, 64, 32, 32), 1)) if not SCALE else (((3, 40), -1), ((2, 3, 4, 5), 1)):
+        x = (torch.randn(shape, device=DEVICE) * 2).to(dtype)
+        bias = torch.randn(shape[dim], device=DEVICE).to(dtype)
+        grad = torch.randn(shape, device=DEVICE).to(dtype)
         xs, bs = [x.clone().requires_grad_() for _ in range(2)], [bias.clone().requires_grad_() for _ in range(2)]
         ours = rf.bias_act(xs[0], bs[0], "relu", dim=dim)
         ref = F.relu(xs[1] + bs[1].view(rf.bias_view_shape(x, dim)))
@@ -115,10 +121,10 @@ def check_functional_and_bias_act(dtype):
 
 
 def check_compile():
-    x = torch.randn(4096, device="cuda", requires_grad=True)
-    fn = lambda x: rf.leaky_relu(x, 0.1) * 2 + rf.bias_act(x.view(64, 64), torch.ones(64, device="cuda")).view(-1)
+    x = torch.randn(4096, device=DEVICE, requires_grad=True)
+    fn = lambda x: rf.leaky_relu(x, 0.1) * 2 + rf.bias_act(x.view(64, 64), torch.ones(64, device=DEVICE)).view(-1)
     try:
-        compiled = torch.compile(fn, fullgraph=True)
+        compiled = torch.compile(fn, fullgraph=True, backend="inductor" if DEVICE == "cuda" else "aot_eager")
         (g1,) = torch.autograd.grad(compiled(x).sum(), x)
         (g2,) = torch.autograd.grad(fn(x).sum(), x)
         ok = torch.equal(compiled(x), fn(x)) and torch.equal(g1, g2)
@@ -130,6 +136,10 @@ def check_compile():
 
 
 def ms(fn):
+    if DEVICE != "cuda":  # dry run
+        start = time.perf_counter()
+        fn()
+        return (time.perf_counter() - start) * 1e3
     return do_bench(fn, warmup=25, rep=100, return_mode="median")
 
 
@@ -138,9 +148,10 @@ def ms_forward_backward(fn, x, grad):
     return ms(lambda: torch.autograd.grad(fn(leaf), leaf, grad))
 
 
-def perf(dtype, n=1 << 28):
+def perf(dtype, n=None):
+    n = 1 << (28 - SCALE) if n is None else n
     s = torch.finfo(dtype).bits // 8
-    x, grad = torch.randn(n, device="cuda").to(dtype), torch.randn(n, device="cuda").to(dtype)
+    x, grad = torch.randn(n, device=DEVICE).to(dtype), torch.randn(n, device=DEVICE).to(dtype)
     dst = torch.empty_like(x)
     t_copy = ms(lambda: dst.copy_(x))
     copy_gbps = 2 * s * n / t_copy / 1e6
@@ -165,9 +176,12 @@ def perf(dtype, n=1 << 28):
             "fwd_bwd_speedup_functional": t_torch_both / t_func_both,
             "fwd_bwd_speedup_kernels": t_torch_both / t_raw_both,
         }
-    for label, shape, dim in (("linear", (1 << 16, 1 << 12), -1), ("conv", (1 << 6, 1 << 8, 1 << 7, 1 << 7), 1)):
+    rest = n >> 14  # conv: N=64, C=256, H x W = rest (128 x 128 at 2^28)
+    height = 1 << ((rest.bit_length() - 1) // 2)
+    shapes = (("linear", (n >> 12, 1 << 12), -1), ("conv", (1 << 6, 1 << 8, height, rest // height), 1))
+    for label, shape, dim in shapes:
         xb = x.view(shape)
-        bias = torch.randn(shape[dim], device="cuda").to(dtype)
+        bias = torch.randn(shape[dim], device=DEVICE).to(dtype)
         view = bias.view(rf.bias_view_shape(xb, dim))
         t_torch = ms(lambda: F.relu(xb + view))
         t_infer = ms(lambda: K.bias_act("relu", xb, bias, dim=dim, store_codes=False))
@@ -222,8 +236,14 @@ def summary():
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", default=None)
+    parser.add_argument("--dry-run", action="store_true", help="CPU, tiny sizes, Triton interpreter")
     args = parser.parse_args()
-    log("device", torch.cuda.get_device_name(), "torch", torch.__version__, "triton", triton.__version__)
+    global DEVICE, SCALE
+    if args.dry_run:
+        DEVICE, SCALE = "cpu", 14
+        piecewise.FUSED_DEVICES = ("cuda", "cpu")
+    name = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (dry run)"
+    log("device", name, "torch", torch.__version__, "triton", triton.__version__)
     for dtype in (torch.float32, torch.bfloat16, torch.float16):
         for name, params in CASES if dtype != torch.float16 else CASES[:1] + CASES[5:6]:
             check_case(name, params, dtype)
@@ -241,7 +261,8 @@ def main():
         with open(args.json, "w") as handle:
             json.dump(REPORT, handle, indent=1)
     if time.time() - START < 170:
-        argv = ["bench", "--device", "cuda", "--dtype", "bfloat16,float32", "--sizes", "2^24,2^28"]
+        sizes = "2^24,2^28" if DEVICE == "cuda" else "2^10"
+        argv = ["bench", "--device", DEVICE, "--dtype", "bfloat16,float32", "--sizes", sizes]
         argv += ["--ops", "relu,leaky_relu", "--repeats", "10"]
         if args.json:
             argv += ["--json", args.json.replace(".json", "_cli.json")]

@@ -12,7 +12,6 @@ each; same values, codes and gradients).
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import math
 from collections.abc import Sequence
@@ -39,17 +38,15 @@ def decode(entry: catalog.Activation, values: Sequence[float]) -> dict[str, Any]
 
 
 FUSED_DEVICES = ("cuda",)  # device types where relukit.kernels replaces the torch ops (tests add "cpu")
+_HAS_TRITON = importlib.util.find_spec("triton") is not None  # cheap: triton itself loads on first use
 
 
-@functools.cache
 def _kernel_ops():
-    """relukit.kernels.ops where triton imports, else None (checked once; triton loads on first use)."""
-    if importlib.util.find_spec("triton") is None:
+    """relukit.kernels.ops (importing it registers torch.ops.relukit.fused_*), or None without triton."""
+    if not _HAS_TRITON:
         return None
-    try:
-        from relukit.kernels import ops
-    except ImportError:
-        return None
+    from relukit.kernels import ops
+
     return ops
 
 
@@ -58,7 +55,7 @@ def fused(*tensors: torch.Tensor) -> bool:
     return (
         all(t.device.type in FUSED_DEVICES and t.is_contiguous() for t in tensors)
         and tensors[0].dtype in (torch.float32, torch.float16, torch.bfloat16)
-        and _kernel_ops() is not None
+        and _HAS_TRITON
     )
 
 
