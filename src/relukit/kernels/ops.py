@@ -66,8 +66,9 @@ def backward_kernel(slopes: tuple[float, ...], multiply: bool):
 
 
 def _launch_options(x: torch.Tensor) -> dict[str, Any]:
+    """No FMA contraction (``enable_fp_fusion=False``): every product is rounded as torch rounds it."""
     block = block_size(x)
-    return {"BLOCK": block, "WIDE": x.numel() + block >= 2**31, "num_warps": NUM_WARPS}
+    return {"BLOCK": block, "WIDE": x.numel() + block >= 2**31, "num_warps": NUM_WARPS, "enable_fp_fusion": False}
 
 
 def launch_forward(
