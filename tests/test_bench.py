@@ -16,6 +16,7 @@ def test_quick_bench_writes_the_json_schema(tmp_path, capsys):
     assert cli.main([*argv, "--json", str(path)]) == 0
     data = json.loads(path.read_text())
     assert data["schema"] == bench.SCHEMA and data["machine"]["device"] == "cpu"
+    assert data["command"].startswith("relukit bench --device cpu --dtype float32,bfloat16 --sizes 1024,1000")
     assert set(data["copy_gbps"]) == {"float32", "bfloat16"} and set(data["copy_gbps"]["float32"]) == {"1024", "1000"}
     rows = {(r["op"], r["dtype"], r["size"], r["impl"]): r for r in data["results"]}
     # 2 ops x 2 sizes x (torch, relukit) per dtype, plus relukit.array on NumPy for float32 (NumPy has no bf16)

@@ -354,6 +354,18 @@ def configure(args: argparse.Namespace) -> dict:
     }
 
 
+def command_line(config: dict) -> str:
+    """A ``relukit bench`` command that repeats this run (the JSON records it)."""
+    import torch
+
+    parts = ["relukit bench", f"--device {config['device']}", f"--dtype {','.join(config['dtypes'])}"]
+    parts += [f"--sizes {','.join(str(s) for s in config['sizes'])}", f"--ops {','.join(config['ops'])}"]
+    parts += [f"--repeats {config['repeats']}", f"--threads {torch.get_num_threads()}"]
+    return " ".join(
+        parts + (["--compile"] if config["compile"] else []) + (["--quick"] if config["warmup"] == 1 else [])
+    )
+
+
 def command(args: argparse.Namespace) -> int:
     try:
         config = configure(args)
@@ -361,7 +373,7 @@ def command(args: argparse.Namespace) -> int:
         print(f"relukit bench: {error}", file=sys.stderr)
         return 2
     data = run(config)
-    data["command"] = "relukit " + " ".join(sys.argv[1:]) if sys.argv[0].endswith("relukit") else None
+    data["command"] = command_line(config)
     render(data)
     if args.json:
         with open(args.json, "w") as handle:
