@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: demo test lint format bench clean browser
 
@@ -12,7 +13,13 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q torch==2.13.0
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install -q -e ".[dev,onnx]"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+# The tests also need the onnx extra (export tests) and the gpu extra (triton, ~1 GB: relukit.kernels
+# runs under its interpreter without a GPU). make demo does without them.
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -q -e ".[dev,onnx,gpu]"
 	touch $@
 
 demo: $(STAMP)
@@ -25,12 +32,15 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-test: $(STAMP) browser
+test: $(TEST_STAMP) browser
 	$(BIN)/ruff check src tests
 	$(BIN)/ruff format --check src tests
 	$(BIN)/python -m pytest -n 2 -q
 
-format: $(STAMP)
+bench: $(STAMP)
+	$(BIN)/relukit bench --ops relu,leaky_relu,relu6,hardtanh --sizes 2^20,2^24
+
+format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix src tests
 	$(BIN)/ruff format src tests
 

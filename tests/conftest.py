@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
 from hypothesis import settings
+
+# Without a GPU, relukit.kernels' tests run under the Triton interpreter, which must be chosen before
+# triton is imported (triton.language's own helpers, such as tl.sum's combine function, are jitted then).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 settings.register_profile("relukit", max_examples=2000, deadline=None)
 settings.load_profile("relukit")

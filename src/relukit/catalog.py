@@ -97,6 +97,11 @@ class Activation:
     ``backward`` says how a slope-0 region treats the incoming gradient: "select" gives 0 (torch's
     threshold/hardtanh backward), "multiply" gives grad * slope (torch's leaky_relu backward, which
     keeps NaN and the sign of zero).
+
+    ``torch_formula`` is torch's eager forward written against the array API, given only where it differs
+    from ``forward`` (relu keeps -0.0; leaky_relu computes x * slope, so slope 0 gives -0.0 and NaN at
+    -inf). The fused Triton kernels (``relukit.kernels``) are generated from ``kernel_forward``, so their
+    values are torch's bit for bit.
     """
 
     name: str
@@ -114,6 +119,7 @@ class Activation:
     torch_inplace: bool = False  # torch's function takes inplace=
     keeps_integers: Callable[..., bool] = lambda **p: False  # noqa: E731 (a plain default callable)
     validate: Callable[..., None] = lambda fn, **p: None  # noqa: E731
+    torch_formula: Callable[..., Any] | None = None
     reference: str = ""
     summary: str = ""
 
@@ -133,6 +139,11 @@ class Activation:
         bound = {p.name: p.check(fn, p.name, kwargs.get(p.name, p.default)) for p in self.params}
         self.validate(fn, **bound)
         return bound
+
+    @property
+    def kernel_forward(self) -> Callable[..., Any]:
+        """The forward the fused kernels compute: torch's eager formula (see ``torch_formula``)."""
+        return self.torch_formula or self.forward
 
     def code_bits(self, **p: Any) -> int:
         """Bits per element of the packed derivative codes: 1 for two regions, 2 for three."""
@@ -208,6 +219,10 @@ def _leaky(x, xp, negative_slope=0.01):
     # slope 0 gives 0 at -inf (the limit); torch's kernel computes -inf * 0 = NaN there.
     below = 0.0 if negative_slope == 0 else xp.minimum(x, 0) * negative_slope
     return xp.where(x < 0, below, x)
+
+
+def _leaky_torch(x, xp, negative_slope=0.01):
+    return xp.where(x > 0, x, x * negative_slope)  # torch leaky_relu: x > 0 ? x : x * slope
 
 
 def _leaky_codes(x, xp, negative_slope=0.01):
@@ -326,6 +341,7 @@ MEMBERS: tuple[Activation, ...] = (
         forward=_relu,
         codes=lambda x, xp: ~(x <= 0),  # torch threshold_backward(grad, y, 0): NaN passes
         slopes=lambda: (0.0, 1.0),
+        torch_formula=lambda x, xp: xp.where(x < 0, 0, x),  # clamp_min(x, 0): -0.0 and NaN pass
         keeps_integers=lambda: True,
         torch_op="relu",
         torch_inplace=True,
@@ -399,6 +415,7 @@ MEMBERS: tuple[Activation, ...] = (
         module="LeakyReLU",
         forward=_leaky,
         codes=_leaky_codes,
+        torch_formula=_leaky_torch,
         params=(_SLOPE,),
         slopes=lambda negative_slope: (negative_slope, 1.0),
         aliases=("leaky", "leakyrelu", "lrelu"),
@@ -415,6 +432,7 @@ MEMBERS: tuple[Activation, ...] = (
         module="RReLU",
         forward=lambda x, xp, lower, upper: _leaky(x, xp, (lower + upper) / 2),
         codes=lambda x, xp, lower, upper: _leaky_codes(x, xp),
+        torch_formula=lambda x, xp, lower, upper: _leaky_torch(x, xp, (lower + upper) / 2),
         slopes=lambda lower, upper: ((lower + upper) / 2, 1.0),
         params=(Param("lower", 1.0 / 8), Param("upper", 1.0 / 3)),
         validate=_ordered("lower", "upper"),

@@ -1,4 +1,5 @@
-"""The ``relukit`` command: ``relukit plot``, ``relukit study`` (more subcommands register themselves below)."""
+"""The ``relukit`` command: ``relukit plot``, ``relukit bench``, ``relukit study`` (more subcommands register
+themselves below)."""
 
 from __future__ import annotations
 
@@ -98,6 +99,9 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--range", nargs=2, type=float, default=(-4.0, 4.0), metavar=("LOW", "HIGH"))
     plot.add_argument("--out", default="activations.png", help="PNG path (default: activations.png)")
     plot.set_defaults(run=_plot)
+    from relukit import bench  # torch loads only when a benchmark runs
+
+    bench.add_parser(commands)
     _add_study(commands)
     return parser
 

@@ -135,3 +135,57 @@ for _entry in catalog.MEMBERS:
     globals()[_entry.name] = _make(_entry)
     __all__.append(_entry.name)
 del _entry
+
+
+def bias_view_shape(input: torch.Tensor, dim: int) -> list[int]:
+    """The shape that broadcasts a 1-D bias along ``dim``: (C,) for the last dim, (C, 1, ..., 1) else."""
+    dim = dim % input.ndim
+    return [input.shape[dim]] + [1] * (input.ndim - dim - 1)
+
+
+def check_bias(fn: str, input: torch.Tensor, bias: Any, dim: int) -> None:
+    """A 1-D bias with input.shape[dim] entries, input's dtype and device (clear errors otherwise)."""
+    if not isinstance(bias, torch.Tensor):
+        raise TypeError(f"{fn}: bias must be a torch.Tensor, got {type(bias).__name__}")
+    if isinstance(dim, bool) or not isinstance(dim, int) or not -input.ndim <= dim < input.ndim:
+        raise ValueError(f"{fn}: dim must be an int in [{-input.ndim}, {input.ndim - 1}], got {dim!r}")
+    if bias.ndim != 1 or bias.shape[0] != input.shape[dim]:
+        expected = f"1-D with input.shape[{dim}] = {input.shape[dim]} entries"
+        raise ValueError(f"{fn}: bias must be {expected}, got shape {tuple(bias.shape)}")
+    if bias.dtype != input.dtype or bias.device != input.device:
+        expected = f"{input.dtype} on {input.device}"
+        raise TypeError(f"{fn}: bias must match input ({expected}), got {bias.dtype} on {bias.device}")
+
+
+def bias_act(
+    input: torch.Tensor, bias: torch.Tensor, name: str = "relu", *, dim: int = -1, **params: Any
+) -> torch.Tensor:
+    r"""``act(input + bias)``, the epilogue of a Linear (``dim=-1``) or channels-first Conv (``dim=1``) layer.
+
+    ``bias`` is 1-D and broadcast along ``dim``; ``name`` is any member and ``params`` its parameters. On
+    CUDA tensors (with triton installed) a piecewise-linear member runs one fused kernel
+    (``relukit.kernels``): the add and the activation stream the tensor once instead of twice, and autograd
+    keeps only the bit-packed derivative codes. Elsewhere this is torch's ``input + bias`` followed by
+    relukit's activation. Values and gradients (input and bias) are those of ``act(input + bias)`` either way.
+
+    Examples::
+
+        >>> y = bias_act(torch.randn(8, 16), torch.zeros(16), "leaky_relu", negative_slope=0.2)
+    """
+    fn = "bias_act"
+    if not isinstance(input, torch.Tensor):
+        raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(input).__name__}")
+    entry = catalog.lookup(name)
+    if entry.name == "prelu":
+        raise ValueError(f"{fn}: prelu takes a weight tensor; use relukit.functional.prelu(input + bias, weight)")
+    bound = entry.bind(fn, params)
+    check_bias(fn, input, bias, dim)
+    if entry.piecewise_linear and not _exporting() and _piecewise.fused(input, bias):
+        _piecewise._kernel_ops()  # registers relukit::fused_forward
+        needs_codes = torch.is_grad_enabled() and (input.requires_grad or bias.requires_grad)
+        encoded = _piecewise.encode(entry, bound)
+        return torch.ops.relukit.fused_forward(input, bias, dim, entry.name, encoded, needs_codes)[0]
+    return apply(entry, input + bias.view(bias_view_shape(input, dim)), bound)
+
+
+__all__.append("bias_act")

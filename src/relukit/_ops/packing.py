@@ -8,16 +8,23 @@ with ``bits`` = 1, element i is bit ``i % 8`` of byte ``i // 8``; with ``bits`` 
 gradient's dtype, written into a per-thread scratch buffer that is reused across calls: fresh large
 allocations on CPU cost page faults that dominate an elementwise backward. The proxy feeds torch's own
 backward kernels, so relukit's gradients are computed by the same instructions as torch's.
+
+On CPU, NumPy does the bit work: ``np.packbits``/``np.unpackbits`` are SIMD loops, and NumPy's
+comparisons (``pack_numpy``'s input) run ~5x faster than torch's bool-producing ones (measured at 2^20
+fp32, 1 thread: torch ``x <= 0`` 355 us, NumPy 57 us; unpacking into the proxy 0.29 ms with the lookup
+table, 0.13 ms with ``np.unpackbits``).
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 import numpy as np
 import torch
 
 _local = threading.local()
+CHUNK = 1 << 18  # elements per NumPy chunk in pack_numpy: a multiple of 8, temporaries of ~256 KiB
 
 
 def packed_size(numel: int, bits: int) -> int:
@@ -37,6 +44,23 @@ def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
     pad = (-flat.numel()) % 4
     quads = torch.nn.functional.pad(flat, (0, pad)).view(-1, 4)
     return quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+
+
+def pack_numpy(codes_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, bits: int) -> torch.Tensor:
+    """``pack(codes_of(x))`` with NumPy, in chunks of ``CHUNK`` elements: the temporaries of the codes
+    formula then stay in cache instead of faulting in fresh pages (2.3x faster for hardtanh's codes at 2^24)."""
+    flat = x.reshape(-1)
+    per_byte = 8 // bits
+    out = np.empty(packed_size(flat.size, bits), dtype=np.uint8)
+    for start in range(0, flat.size, CHUNK):
+        codes = codes_of(flat[start : start + CHUNK])
+        if bits == 1:
+            packed = np.packbits(codes, bitorder="little")
+        else:
+            quads = np.pad(codes.astype(np.uint8, copy=False), (0, (-codes.size) % 4)).reshape(-1, 4)
+            packed = quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+        out[start // per_byte : start // per_byte + packed.size] = packed
+    return torch.from_numpy(out)
 
 
 def _pack_bits_torch(flat: torch.Tensor) -> torch.Tensor:
@@ -77,8 +101,11 @@ def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
 
 def unpack_proxy(packed: torch.Tensor, bits: int, numel: int, dtype: torch.dtype) -> torch.Tensor:
     """Codes as ``dtype`` values in a reused scratch buffer (valid until the next call on this thread)."""
-    table = _lookup(bits, dtype, packed.device)
     per_byte = 8 // bits
     out = _scratch(packed.numel() * per_byte, dtype, packed.device)
+    if bits == 1 and packed.device.type == "cpu":
+        out.copy_(torch.from_numpy(np.unpackbits(packed.numpy(), bitorder="little")))
+        return out[:numel]
+    table = _lookup(bits, dtype, packed.device)
     torch.index_select(table, 0, packed.to(torch.int32), out=out.view(-1, per_byte))
     return out[:numel]

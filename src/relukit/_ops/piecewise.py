@@ -5,17 +5,20 @@ member's derivative codes (``catalog``), packed 1 or 2 bits per element; autogra
 ``relukit::piecewise_backward(grad, packed, slopes, multiply) -> grad_input`` is ``grad * slopes[code]``
 computed by torch's own backward kernels, so gradients are bit-identical to torch's. The backward op is
 linear in ``grad`` and has its own autograd, so double backward works.
+
+On CUDA, when triton imports, both ops run ``relukit.kernels``' fused Triton kernels instead (one pass
+each; same values, codes and gradients).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
 from collections.abc import Sequence
 from typing import Any
 
 import array_api_compat.numpy as xp_numpy
 import array_api_compat.torch as xp_torch
-import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -34,6 +37,31 @@ def decode(entry: catalog.Activation, values: Sequence[float]) -> dict[str, Any]
     return {p.name: None if math.isnan(v) else v for p, v in zip(entry.params, values)}
 
 
+FUSED_DEVICES = ("cuda",)  # device types where relukit.kernels replaces the torch ops (tests add "cpu")
+_HAS_TRITON = importlib.util.find_spec("triton") is not None  # cheap: triton itself loads on first use
+
+
+def _kernel_ops():
+    """relukit.kernels.ops (importing it registers torch.ops.relukit.fused_*), or None without triton."""
+    if not _HAS_TRITON:
+        return None
+    from relukit.kernels import ops
+
+    return ops
+
+
+def fused(*tensors: torch.Tensor) -> bool:
+    """True when the Triton kernels apply: their device, dtype and a contiguous layout (as the fakes say)."""
+    return (
+        all(t.device.type in FUSED_DEVICES and t.is_contiguous() for t in tensors)
+        and tensors[0].dtype in (torch.float32, torch.float16, torch.bfloat16)
+        and _HAS_TRITON
+    )
+
+
+_NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
+
+
 def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     """torch's own op where there is one, else the catalog formula on torch tensors."""
     if entry.torch_op is None:
@@ -43,23 +71,18 @@ def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, 
     return getattr(F, entry.torch_op)(x, **params)
 
 
-_NUMPY_DTYPES = {torch.float16, torch.float32, torch.float64}
-
-
-def codes(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    """The catalog's region codes of x. On CPU they are computed by NumPy on a zero-copy view: torch's
-    comparisons into bool tensors run ~3x slower than NumPy's on this kind of machine."""
-    if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:
-        return torch.from_numpy(np.asarray(entry.codes(x.detach().contiguous().numpy(), xp_numpy, **params)))
-    return entry.codes(x, xp_torch, **params)
-
-
 @torch.library.custom_op("relukit::piecewise_forward", mutates_args=())
 def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     entry = catalog.BY_NAME[name]
     bound = decode(entry, params)
+    if fused(x):
+        return _kernel_ops().launch_forward(entry, bound, x)
     y = stock_forward(entry, x, bound)
-    return y, packing.pack(codes(entry, x, bound), entry.code_bits(**bound))
+    bits = entry.code_bits(**bound)
+    if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
+        codes_of = lambda chunk: entry.codes(chunk, xp_numpy, **bound)
+        return y, packing.pack_numpy(codes_of, x.detach().numpy(), bits)
+    return y, packing.pack(entry.codes(x, xp_torch, **bound), bits)
 
 
 @piecewise_forward.register_fake
@@ -71,6 +94,8 @@ def _(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, to
 
 @torch.library.custom_op("relukit::piecewise_backward", mutates_args=())
 def piecewise_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    if fused(grad):
+        return _kernel_ops().launch_backward(grad, packed, slopes, multiply)
     bits = 1 if len(slopes) <= 2 else 2
     code = packing.unpack_proxy(packed, bits, grad.numel(), grad.dtype).view(grad.shape)
     if bits == 1 and multiply:  # torch leaky_relu_backward: code > 0 ? grad : grad * slope
