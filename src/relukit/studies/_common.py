@@ -5,6 +5,8 @@ Nothing here prints or draws.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
@@ -36,6 +38,9 @@ def derive_seed(seed: int, *keys: Any) -> int:
 
 
 def kaf_available() -> bool:
+    """True when the registry knows "kaf" (importing relukit.kaf first, in case it registers itself)."""
+    with contextlib.suppress(ModuleNotFoundError):
+        importlib.import_module("relukit.kaf")
     return "kaf" in relukit.available_activations()
 
 
