@@ -1,0 +1,211 @@
+"""Catalog formulas compiled into fused CPU kernels by Inductor (``torch.compile``).
+
+A smooth member's reference forward and derivative (``relukit.catalog``) are compiled once per
+(member, parameters) into two single-pass loops that write into a preallocated output:
+``out = f(x)`` and ``out = grad * f'(x)`` (float32, contiguous, any length: ``dynamic=True``).
+
+* Latency: the first compile takes seconds (tens of seconds cold). It runs in a background thread,
+  started by the first call that wants it; until it is ready callers get ``None`` and use torch's own
+  kernels. ``warmup(name, params)`` compiles synchronously (tests, benchmarks, deterministic runs).
+* Cache: Inductor keeps compiled kernels on disk (``TORCHINDUCTOR_CACHE_DIR``, by default
+  ``/tmp/torchinductor_<user>``), so later processes only pay tracing (~2-4 s, still in the background).
+* Fallback: without a C++ compiler, or when compiling fails for any reason, a ``FusedKernelWarning``
+  is issued once and callers keep torch's kernels. ``RELUKIT_FUSED=0`` turns fused kernels off.
+* At run time a guard miss never compiles on the caller's thread: calls run under the
+  ``eager_on_recompile`` stance and a miss evaluates the (unfused) catalog formula, which is still exact.
+
+Large outputs (>= 32 MiB, which glibc maps fresh on every allocation) are advised to use transparent
+huge pages before the kernel first touches them: 512x fewer page faults, which on this kind of machine
+otherwise cost more than the arithmetic (see BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import numbers
+import os
+import shutil
+import sys
+import threading
+import warnings
+from typing import Any
+
+import array_api_compat.torch as xp_torch
+import torch
+
+from relukit import catalog
+
+HUGE_PAGE = 2 << 20
+HUGE_PAGE_MIN_BYTES = 32 << 20  # glibc's largest mmap threshold: smaller blocks are reused from its heap
+_MADV_HUGEPAGE = 14
+
+
+class FusedKernelWarning(UserWarning):
+    """A fused kernel could not be built; torch's kernels are used instead."""
+
+
+class _TraceableTorch:
+    """The array-API namespace for torch tensors, with the functions that take Python scalars mapped to
+    plain torch calls: array_api_compat promotes scalars with ``torch.result_type``, which dynamo cannot
+    trace. The catalog's formulas run unchanged on either namespace."""
+
+    exp = staticmethod(torch.exp)
+    expm1 = staticmethod(torch.expm1)
+    log1p = staticmethod(torch.log1p)
+    abs = staticmethod(torch.abs)
+    isinf = staticmethod(torch.isinf)
+    where = staticmethod(torch.where)
+
+    @staticmethod
+    def minimum(a: Any, b: Any) -> Any:
+        return torch.clamp(a, max=b) if isinstance(b, numbers.Real) else torch.minimum(a, b)
+
+    @staticmethod
+    def maximum(a: Any, b: Any) -> Any:
+        return torch.clamp(a, min=b) if isinstance(b, numbers.Real) else torch.maximum(a, b)
+
+    @staticmethod
+    def clip(a: Any, low: Any = None, high: Any = None) -> Any:
+        return torch.clamp(a, low, high)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(xp_torch, name)
+
+
+xp_traceable = _TraceableTorch()
+
+
+# ----------------------------------------------------------------------------------------------
+# Outputs backed by huge pages
+# ----------------------------------------------------------------------------------------------
+def _libc_madvise():
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+    libc.madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    return libc.madvise
+
+
+_madvise = _libc_madvise()
+
+
+def empty_output(x: torch.Tensor) -> torch.Tensor:
+    """``torch.empty_like(x)`` (contiguous); blocks of >= 32 MiB are advised to use huge pages before
+    anything touches them. Advice is best effort: where it is refused the tensor is the same."""
+    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    nbytes = out.numel() * out.element_size()
+    if _madvise is not None and out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
+        start = (out.data_ptr() + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
+        end = (out.data_ptr() + nbytes) & ~(HUGE_PAGE - 1)
+        if end > start:
+            _madvise(start, end - start, _MADV_HUGEPAGE)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Compiled kernels
+# ----------------------------------------------------------------------------------------------
+def enabled() -> bool:
+    return os.environ.get("RELUKIT_FUSED", "1").lower() not in ("0", "off", "false", "no")
+
+
+def compiler_available() -> bool:
+    """A C++ compiler Inductor can use (``$CXX``, else the usual names) is on the PATH."""
+    candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["c++", "g++", "clang++"]
+    return any(shutil.which(c) for c in candidates)
+
+
+class Fused:
+    """Compiled ``forward_into(x, out)`` and ``backward_into(grad, x, out)`` for one member."""
+
+    def __init__(self, name: str, params: dict[str, Any]):
+        self.name, self.params = name, dict(params)
+        self.state = "idle"  # idle -> compiling -> ready | failed
+        self._lock = threading.Lock()
+        self._done = threading.Event()
+        self._forward = self._backward = None
+
+    def _build(self) -> None:
+        entry, params = catalog.BY_NAME[self.name], self.params
+
+        def forward_into(x, out):
+            out.copy_(entry.forward(x, xp_traceable, **params))
+
+        def backward_into(grad, x, out):
+            out.copy_(grad * entry.derivative(x, xp_traceable, **params))
+
+        forward = torch.compile(forward_into, dynamic=True, fullgraph=True)
+        backward = torch.compile(backward_into, dynamic=True, fullgraph=True)
+        with torch.no_grad():
+            x, grad, out = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15), torch.empty(1 << 15)
+            forward(x, out)
+            backward(grad, x, out)
+        self._forward, self._backward = forward, backward
+
+    def _compile(self) -> None:
+        try:
+            if not compiler_available():
+                raise RuntimeError("no C++ compiler found (set CXX or install g++/clang++)")
+            self._build()
+            self.state = "ready"
+        except Exception as error:  # any failure means: keep torch's kernels
+            self.state = "failed"
+            warnings.warn(
+                f"relukit: fused {self.name} kernel unavailable ({type(error).__name__}: {error}); "
+                "using torch's kernels",
+                FusedKernelWarning,
+                stacklevel=2,
+            )
+        finally:
+            self._done.set()
+
+    def start(self, block: bool = False) -> str:
+        """Starts compiling (in a daemon thread unless ``block``) and returns the state."""
+        with self._lock:
+            if self.state == "idle":
+                self.state = "compiling"
+                if block:
+                    self._compile()
+                else:
+                    threading.Thread(target=self._compile, name=f"relukit-fused-{self.name}", daemon=True).start()
+        if block:
+            self._done.wait()
+        return self.state
+
+    def ready(self) -> bool:
+        if self.state == "idle" and enabled():
+            self.start()
+        return self.state == "ready"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = empty_output(x)
+        with torch.no_grad(), torch.compiler.set_stance("eager_on_recompile"):
+            self._forward(x.reshape(-1), out.view(-1))
+        return out
+
+    def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        out = empty_output(x)
+        with torch.no_grad(), torch.compiler.set_stance("eager_on_recompile"):
+            self._backward(grad.reshape(-1), x.reshape(-1), out.view(-1))
+        return out
+
+
+_KERNELS: dict[tuple[str, tuple], Fused] = {}
+
+
+def kernels(name: str, params: dict[str, Any] | None = None) -> Fused:
+    """The (process-wide) fused kernels of a smooth catalog member."""
+    params = params or {}
+    key = (name, tuple(sorted(params.items())))
+    if key not in _KERNELS:
+        _KERNELS[key] = Fused(name, params)
+    return _KERNELS[key]
+
+
+def warmup(name: str = "mish", params: dict[str, Any] | None = None) -> bool:
+    """Compiles a member's fused kernels now; True when they are ready (False: torch's kernels are used)."""
+    return kernels(name, params).start(block=True) == "ready"
