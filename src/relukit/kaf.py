@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from relukit import catalog, kafmath
-from relukit._ops.kaf import kaf, kaf2d
+from relukit._ops.kaf import apply, kaf, kaf2d
 
 __all__ = ["KAF", "KAF2D", "kaf", "kaf2d", "infer_kaf"]
 
@@ -113,7 +113,7 @@ class KAF(nn.Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if self.conv and isinstance(input, torch.Tensor) and input.ndim < 2:
             raise ValueError(f"KAF: conv=True needs input (N, C, *), got shape {tuple(input.shape)}")
-        return kaf(input, self.alpha, self.dictionary, self.gamma, self.kernel, 1 if self.conv else -1)
+        return apply("KAF", input, self.alpha, self.dictionary, self.gamma, self.kernel, 1 if self.conv else -1, False)
 
     def extra_repr(self) -> str:
         init = getattr(self.init, "__name__", None) if callable(self.init) else repr(self.init)
@@ -172,7 +172,7 @@ class KAF2D(nn.Module):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if self.conv and isinstance(input, torch.Tensor) and input.ndim < 2:
             raise ValueError(f"KAF2D: conv=True needs input (N, C, *), got shape {tuple(input.shape)}")
-        return kaf2d(input, self.alpha, self.dictionary, self.gamma, 1 if self.conv else -1)
+        return apply("KAF2D", input, self.alpha, self.dictionary, self.gamma, "gaussian", 1 if self.conv else -1, True)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}, D={self.D}, boundary={self.boundary}, conv={self.conv}"
@@ -218,6 +218,6 @@ def fit_error(module: KAF, target: Any, points: int = 8001) -> float:
     f = kafmath.init_function("fit_error", target)
     x = np.linspace(-module.boundary, module.boundary, points)
     alpha = module.alpha.detach()[:1].double().numpy()
-    dictionary = np.linspace(-module.boundary, module.boundary, module.D)
+    dictionary = module.dictionary.detach().double().numpy()
     g = array.kaf(x, alpha, dictionary, module.gamma, module.kernel)
     return float(np.max(np.abs(g - f(x))))

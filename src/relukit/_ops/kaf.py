@@ -3,14 +3,13 @@
 A naive KAF builds the (..., D) kernel tensor k(x, d_i) and autograd keeps it (and the distances
 x - d_i): D to 3D times the activation's memory. ``relukit::kaf(x3, alpha, dictionary, gamma, kernel,
 pairs)`` evaluates ``relukit.kafmath`` tile by tile, so the (..., D) tensor never exists beyond one tile
-of ~2^18 elements, and saves only x (alpha and the dictionary are parameters/buffers, alive anyway).
+of ~2^20 elements, and saves only x (alpha and the dictionary are parameters/buffers, alive anyway).
 Backward recomputes the kernel tile by tile; it is a composition of differentiable torch ops, so
 double backward works. ``x3`` is the canonical (B, C, S) view (channels in the middle).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +18,7 @@ import torch
 from relukit import kafmath
 from relukit._ops.fused import xp_traceable as xp
 
-TILE_ELEMENTS = 1 << 18  # elements of the (b, C, s, D) kernel tensor per tile
+TILE_ELEMENTS = 1 << 20  # elements of the (b, C, s, D) kernel tensor per tile (4 MiB in float32)
 
 
 def tiles(shape: tuple[int, int, int], width: int) -> Iterator[tuple[slice, slice]]:
@@ -27,7 +26,7 @@ def tiles(shape: tuple[int, int, int], width: int) -> Iterator[tuple[slice, slic
     B, C, S = shape
     per_column = max(1, C * width)
     if S * per_column <= TILE_ELEMENTS:
-        rows = max(1, TILE_ELEMENTS // (S * per_column))
+        rows = max(1, TILE_ELEMENTS // max(1, S * per_column))
         for b in range(0, B, rows):
             yield slice(b, min(b + rows, B)), slice(0, S)
         return
@@ -120,14 +119,13 @@ def _check(fn: str, x: Any, alpha: Any, dictionary: Any) -> None:
             raise TypeError(f"{fn}: {arg} must have a floating dtype, got {value.dtype}")
 
 
-def _apply(fn, x, alpha, dictionary, gamma, kernel, channel_axis, pairs):
+def apply(fn, x, alpha, dictionary, gamma, kernel, channel_axis, pairs):
+    """Checks the arguments (errors name ``fn``) and runs the op on the canonical view of ``x``."""
     _check(fn, x, alpha, dictionary)
     kernel = kafmath.check_kernel(fn, kernel)
     gamma = kafmath.check_gamma(fn, gamma)
     D = kafmath.dictionary_size(fn, tuple(dictionary.shape))
     shape3, out_shape = kafmath.canonical_shape(fn, tuple(x.shape), tuple(alpha.shape), D, channel_axis, pairs)
-    if math.prod(shape3) == 0:
-        return x.new_zeros(out_shape) + 0 * alpha.sum()
     y3 = kaf_forward(x.reshape(shape3), alpha, dictionary.detach(), gamma, kernel, pairs)
     return y3.reshape(out_shape)
 
@@ -153,7 +151,7 @@ def kaf(
 
     Returns a tensor shaped like ``input``. Autograd keeps only ``input``; gradients flow to input and alpha.
     """
-    return _apply("kaf", input, alpha, dictionary, gamma, kernel, channel_axis, pairs=False)
+    return apply("kaf", input, alpha, dictionary, gamma, kernel, channel_axis, pairs=False)
 
 
 def kaf2d(
@@ -167,4 +165,4 @@ def kaf2d(
     (C/2, D, D) (or (1, D, D), shared); gamma's rule is 1 / (4 Delta^2) (``kafmath.gaussian_gamma_2d``).
     The output has C/2 channels.
     """
-    return _apply("kaf2d", input, alpha, dictionary, gamma, "gaussian", channel_axis, pairs=True)
+    return apply("kaf2d", input, alpha, dictionary, gamma, "gaussian", channel_axis, pairs=True)
