@@ -78,10 +78,8 @@ def _backward_setup_context(ctx, inputs, output) -> None:
 
 def _mish_backward_grad(ctx, grad_grad):
     grad, x = ctx.saved_tensors
-    with torch.enable_grad():
-        grad, x = grad.detach().requires_grad_(), x.detach().requires_grad_()
-        value = differentiable_backward(grad, x)
-        return torch.autograd.grad(value, (grad, x), grad_grad)
+    _, vjp = torch.func.vjp(differentiable_backward, grad, x)  # composes with autograd: any order
+    return vjp(grad_grad)
 
 
 mish_backward.register_autograd(_mish_backward_grad, setup_context=_backward_setup_context)
