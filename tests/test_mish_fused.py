@@ -15,7 +15,7 @@ import relukit.functional as rf
 from relukit._ops import fused
 from relukit._ops import mish as mish_ops
 
-N = 1 << 15  # >= mish_ops.MIN_NUMEL: relukit.functional routes to the fused op
+N = 1 << 16  # >= mish_ops.MIN_NUMEL: relukit.functional routes to the fused op
 EDGES = [0.0, -0.0, 1e-30, -1e-30, 1e-45, 20.0, 40.0, 41.0, -87.5, -91.8, -104.0, 1e4, -1e4, 65504.0, -65504.0]
 EDGES += [3e38, -3e38, math.inf, -math.inf, math.nan]
 

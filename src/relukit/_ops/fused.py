@@ -16,7 +16,7 @@ A smooth member's reference forward and derivative (``relukit.catalog``) are com
 
 Large outputs (>= 32 MiB, which glibc maps fresh on every allocation) are advised to use transparent
 huge pages before the kernel first touches them: 512x fewer page faults, which on this kind of machine
-otherwise cost more than the arithmetic (see BENCHMARKS.md).
+otherwise cost more than the arithmetic (see BENCHMARKS.md). ``RELUKIT_HUGEPAGES=0`` turns this off.
 """
 
 from __future__ import annotations
@@ -98,7 +98,8 @@ def empty_output(x: torch.Tensor) -> torch.Tensor:
     anything touches them. Advice is best effort: where it is refused the tensor is the same."""
     out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
     nbytes = out.numel() * out.element_size()
-    if _madvise is not None and out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
+    advise = os.environ.get("RELUKIT_HUGEPAGES", "1") != "0"
+    if advise and _madvise is not None and out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
         start = (out.data_ptr() + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1)
         end = (out.data_ptr() + nbytes) & ~(HUGE_PAGE - 1)
         if end > start:
@@ -122,8 +123,8 @@ def compiler_available() -> bool:
 class Fused:
     """Compiled ``forward_into(x, out)`` and ``backward_into(grad, x, out)`` for one member."""
 
-    def __init__(self, name: str, params: dict[str, Any]):
-        self.name, self.params = name, dict(params)
+    def __init__(self, name: str, params: dict[str, Any], index: int = -1):
+        self.name, self.params, self.index = name, dict(params), index
         self.state = "idle"  # idle -> compiling -> ready | failed
         self._lock = threading.Lock()
         self._done = threading.Event()
@@ -138,13 +139,11 @@ class Fused:
         def backward_into(grad, x, out):
             out.copy_(grad * entry.derivative(x, xp_traceable, **params))
 
-        forward = torch.compile(forward_into, dynamic=True, fullgraph=True)
-        backward = torch.compile(backward_into, dynamic=True, fullgraph=True)
-        with torch.no_grad():
-            x, grad, out = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15), torch.empty(1 << 15)
-            forward(x, out)
-            backward(grad, x, out)
-        self._forward, self._backward = forward, backward
+        self._forward = torch.compile(forward_into, dynamic=True, fullgraph=True)
+        self._backward = torch.compile(backward_into, dynamic=True, fullgraph=True)
+        x, grad, out = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15), torch.empty(1 << 15)
+        _fused_into(self.index, False, x, None, out)  # compiles (in the op's dispatch context)
+        _fused_into(self.index, True, x, grad, out)
 
     def _compile(self) -> None:
         try:
@@ -182,28 +181,43 @@ class Fused:
         return self.state == "ready"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) (x float32, contiguous); call only when ``ready()``."""
         out = empty_output(x)
-        with torch.no_grad(), torch.compiler.set_stance("eager_on_recompile"):
-            self._forward(x.reshape(-1), out.view(-1))
+        _fused_into(self.index, False, x.detach(), None, out)
         return out
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """grad * f'(x) (both float32, contiguous, same shape); call only when ``ready()``."""
         out = empty_output(x)
-        with torch.no_grad(), torch.compiler.set_stance("eager_on_recompile"):
-            self._backward(grad.reshape(-1), x.reshape(-1), out.view(-1))
+        _fused_into(self.index, True, x.detach(), grad.detach(), out)
         return out
 
 
-_KERNELS: dict[tuple[str, tuple], Fused] = {}
+_ALL: list[Fused] = []
+_BY_KEY: dict[tuple[str, tuple], Fused] = {}
+
+
+@torch.library.custom_op("relukit::fused_into", mutates_args=("out",))
+def _fused_into(index: int, backward: bool, x: torch.Tensor, grad: torch.Tensor | None, out: torch.Tensor) -> None:
+    """Runs a compiled kernel. Always called through this op, so that dynamo's guards (which include
+    the thread's dispatch-key state) see one context whether the caller is another op or Python."""
+    kernels = _ALL[index]
+    stance = "eager_on_recompile" if kernels.state == "ready" else "default"  # compile only while building
+    with torch.no_grad(), torch.compiler.set_stance(stance):
+        if backward:
+            kernels._backward(grad.reshape(-1), x.reshape(-1), out.view(-1))
+        else:
+            kernels._forward(x.reshape(-1), out.view(-1))
 
 
 def kernels(name: str, params: dict[str, Any] | None = None) -> Fused:
     """The (process-wide) fused kernels of a smooth catalog member."""
     params = params or {}
     key = (name, tuple(sorted(params.items())))
-    if key not in _KERNELS:
-        _KERNELS[key] = Fused(name, params)
-    return _KERNELS[key]
+    if key not in _BY_KEY:
+        _BY_KEY[key] = Fused(name, params, index=len(_ALL))
+        _ALL.append(_BY_KEY[key])
+    return _BY_KEY[key]
 
 
 def warmup(name: str = "mish", params: dict[str, Any] | None = None) -> bool:

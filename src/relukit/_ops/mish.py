@@ -20,7 +20,7 @@ import torch
 from relukit import catalog
 from relukit._ops import fused
 
-MIN_NUMEL = 1 << 14  # below this torch's kernel is as fast (call overhead ~30 us; see BENCHMARKS.md)
+MIN_NUMEL = 1 << 16  # below this torch's kernel is as fast (per-call overhead ~80 us each way; BENCHMARKS.md)
 _aten = torch.ops.aten
 _KERNELS = fused.kernels("mish")
 
