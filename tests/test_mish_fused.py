@@ -168,8 +168,10 @@ def test_compiles_in_the_background_and_serves_torch_meanwhile(monkeypatch):
     monkeypatch.setattr(fused.Fused, "_build", lambda self: release.wait(10) and built.append(self.name))
     kernels = fused.Fused("mish", {})
     monkeypatch.setattr(mish_ops, "_KERNELS", kernels)
+    monkeypatch.setattr(fused, "START_AFTER_ELEMENTS", 2 * N)
     x = torch.randn(N)
-    assert torch.equal(rf.mish(x), F.mish(x))  # first call starts compiling, returns torch's result
+    assert torch.equal(rf.mish(x), F.mish(x)) and kernels.state == "idle"  # one-off calls never compile
+    assert torch.equal(rf.mish(x), F.mish(x))  # 2N elements seen: compiling starts, torch's result meanwhile
     assert kernels.state == "compiling" and not kernels.ready()
     release.set()
     kernels._done.wait(10)

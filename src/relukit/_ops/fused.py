@@ -4,9 +4,11 @@ A smooth member's reference forward and derivative (``relukit.catalog``) are com
 (member, parameters) into two single-pass loops that write into a preallocated output:
 ``out = f(x)`` and ``out = grad * f'(x)`` (float32, contiguous, any length: ``dynamic=True``).
 
-* Latency: the first compile takes seconds (tens of seconds cold). It runs in a background thread,
-  started by the first call that wants it; until it is ready callers get ``None`` and use torch's own
-  kernels. ``warmup(name, params)`` compiles synchronously (tests, benchmarks, deterministic runs).
+* Latency: compiling takes ~10 s cold (~3 s from Inductor's cache) on 2 cores. It runs in a background
+  thread, started once callers have pushed ``START_AFTER_ELEMENTS`` (2^26, about a second of torch's
+  Mish) through the member, so one-off calls never pay for it; until it is ready callers use torch's
+  own kernels. The thread is not a daemon: an interpreter exiting mid-compile waits for it (a killed
+  compile aborts the process). ``warmup(name, params)`` compiles synchronously (tests, benchmarks).
 * Cache: Inductor keeps compiled kernels on disk (``TORCHINDUCTOR_CACHE_DIR``, by default
   ``/tmp/torchinductor_<user>``), so later processes only pay tracing (~2-4 s, still in the background).
 * Fallback: without a C++ compiler, or when compiling fails for any reason, a ``FusedKernelWarning``
@@ -36,6 +38,7 @@ import torch
 
 from relukit import catalog
 
+START_AFTER_ELEMENTS = 1 << 26
 HUGE_PAGE = 2 << 20
 HUGE_PAGE_MIN_BYTES = 32 << 20  # glibc's largest mmap threshold: smaller blocks are reused from its heap
 _MADV_HUGEPAGE = 14
@@ -129,6 +132,7 @@ class Fused:
         self._lock = threading.Lock()
         self._done = threading.Event()
         self._forward = self._backward = None
+        self.elements_seen = 0
 
     def _build(self) -> None:
         entry, params = catalog.BY_NAME[self.name], self.params
@@ -153,6 +157,8 @@ class Fused:
             self.state = "ready"
         except Exception as error:  # any failure means: keep torch's kernels
             self.state = "failed"
+            if not threading.main_thread().is_alive():
+                return  # the interpreter is exiting: Inductor's worker pools refuse work; nothing to report
             warnings.warn(
                 f"relukit: fused {self.name} kernel unavailable ({type(error).__name__}: {error}); "
                 "using torch's kernels",
@@ -170,14 +176,22 @@ class Fused:
                 if block:
                     self._compile()
                 else:
-                    threading.Thread(target=self._compile, name=f"relukit-fused-{self.name}", daemon=True).start()
+                    # Inductor's worker pools import these; importing them now registers their exit hooks
+                    # before any interpreter shutdown, which would refuse new registrations mid-compile.
+                    import concurrent.futures.process  # noqa: F401
+                    import concurrent.futures.thread  # noqa: F401
+
+                    threading.Thread(target=self._compile, name=f"relukit-fused-{self.name}").start()
         if block:
             self._done.wait()
         return self.state
 
-    def ready(self) -> bool:
+    def ready(self, numel: int = 0) -> bool:
+        """True when the kernels can be called; counts ``numel`` towards starting the compile."""
         if self.state == "idle" and enabled():
-            self.start()
+            self.elements_seen += numel
+            if self.elements_seen >= START_AFTER_ELEMENTS:
+                self.start()
         return self.state == "ready"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

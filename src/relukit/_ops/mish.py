@@ -26,7 +26,7 @@ _KERNELS = fused.kernels("mish")
 
 
 def _fusable(x: torch.Tensor) -> bool:
-    return x.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous() and _KERNELS.ready()
+    return x.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous() and _KERNELS.ready(x.numel())
 
 
 @torch.library.custom_op("relukit::mish", mutates_args=())
