@@ -289,8 +289,8 @@ def _mish(x, xp):
     # x < 0: x t = (x q) (q r), r = (n+2) / (w+2), so that where n = e^x is subnormal in float32
     # (x < -87) the product is still rounded once, not built from a subnormal factor.
     q, n, w, t = _mish_parts(x, xp)
-    b = xp.maximum(x, -_BIG)
-    return xp.where(x < 0, (b * q) * (q * ((n + 2.0) / (w + 2.0))), b * t)
+    negative = (xp.clip(x, -_BIG, 0.0) * q) * (q * ((n + 2.0) / (w + 2.0)))
+    return xp.where(x < 0, negative, xp.maximum(x, -_BIG) * t)
 
 
 def _mish_derivative(x, xp):

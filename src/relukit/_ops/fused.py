@@ -169,7 +169,7 @@ class Fused:
             self._done.set()
 
     def start(self, block: bool = False) -> str:
-        """Starts compiling (in a daemon thread unless ``block``) and returns the state."""
+        """Starts compiling (in a background thread unless ``block``) and returns the state."""
         with self._lock:
             if self.state == "idle":
                 self.state = "compiling"
