@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import threading
 
 import numpy as np
@@ -67,6 +69,26 @@ def test_functional_routes_large_float32_to_the_fused_op(compiled):
     torch.testing.assert_close(x.grad, x_ref.grad, rtol=1e-5, atol=4e-6)
     small = torch.randn(100, requires_grad=True)
     assert rf.mish(small).grad_fn.name() == "MishBackward0"  # tiny tensors keep torch's kernel
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: torch.randn(8, 16, 32, 32).to(memory_format=torch.channels_last),
+        lambda: torch.randn(512, 256).t(),
+        lambda: torch.randn(64, 1024)[:, ::2],  # not dense: torch's kernels
+    ],
+    ids=["channels_last", "transposed", "strided"],
+)
+def test_layouts(compiled, make):
+    x = (make() * 3).requires_grad_()
+    grad = torch.randn(x.shape)  # contiguous, unlike x
+    y = rf.mish(x)
+    want = F.mish(x.detach())
+    assert y.stride() == want.stride()
+    torch.testing.assert_close(y, want, rtol=2e-6, atol=1e-7)
+    y.backward(grad)
+    torch.testing.assert_close(x.grad, torch.ops.aten.mish_backward(grad, x.detach()), rtol=1e-5, atol=4e-6)
 
 
 def test_saves_only_the_input(compiled):
@@ -185,3 +207,23 @@ def test_disabled_by_environment(monkeypatch):
     monkeypatch.setattr(torch.compiler, "is_compiling", lambda: True)
     monkeypatch.setenv("RELUKIT_FUSED", "1")
     assert not mish_ops.applies(x)  # inside torch.compile, Inductor fuses torch's mish itself
+
+
+def test_inference_mode_and_autocast(compiled):
+    with torch.inference_mode():
+        x = torch.randn(N) * 3
+        torch.testing.assert_close(rf.mish(x), F.mish(x), rtol=2e-6, atol=1e-7)
+    x = torch.randn(N) * 3
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = rf.mish(x)
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, F.mish(x), rtol=2e-6, atol=1e-7)
+
+
+def test_importing_compiles_nothing():
+    code = (
+        "import sys, relukit.functional, relukit.kaf, relukit.array\n"
+        "heavy = {'torch._inductor', 'torch._dynamo.convert_frame', 'triton'} & set(sys.modules)\n"
+        "assert not heavy, heavy"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

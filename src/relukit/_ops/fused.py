@@ -96,10 +96,22 @@ def _libc_madvise():
 _madvise = _libc_madvise()
 
 
+def dense_order(x: torch.Tensor) -> list[int] | None:
+    """The dimension order in which x is contiguous (identity for contiguous, NHWC for channels_last,
+    ...), or None when x is not dense (views with gaps or overlaps)."""
+    order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
+    return order if x.permute(order).is_contiguous() else None
+
+
+def flat(x: torch.Tensor, order: list[int]) -> torch.Tensor:
+    """A 1-D view of the memory of x, in storage order (``order`` from ``dense_order``)."""
+    return x.permute(order).reshape(-1)
+
+
 def empty_output(x: torch.Tensor) -> torch.Tensor:
-    """``torch.empty_like(x)`` (contiguous); blocks of >= 32 MiB are advised to use huge pages before
-    anything touches them. Advice is best effort: where it is refused the tensor is the same."""
-    out = torch.empty(x.shape, dtype=x.dtype, device=x.device)
+    """``torch.empty_like(x)`` (same dense layout); blocks of >= 32 MiB are advised to use huge pages
+    before anything touches them. Advice is best effort: where it is refused the tensor is the same."""
+    out = torch.empty_like(x, memory_format=torch.preserve_format)
     nbytes = out.numel() * out.element_size()
     advise = os.environ.get("RELUKIT_HUGEPAGES", "1") != "0"
     if advise and _madvise is not None and out.device.type == "cpu" and nbytes >= HUGE_PAGE_MIN_BYTES:
@@ -145,9 +157,11 @@ class Fused:
 
         self._forward = torch.compile(forward_into, dynamic=True, fullgraph=True)
         self._backward = torch.compile(backward_into, dynamic=True, fullgraph=True)
-        x, grad, out = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15), torch.empty(1 << 15)
-        _fused_into(self.index, False, x, None, out)  # compiles (in the op's dispatch context)
-        _fused_into(self.index, True, x, grad, out)
+        for inference in (False, True):  # inference tensors carry other dispatch keys: a second graph
+            with torch.inference_mode(inference):
+                x, grad, out = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15), torch.empty(1 << 15)
+                _fused_into(self.index, False, x, None, out)  # compiles (in the op's dispatch context)
+                _fused_into(self.index, True, x, grad, out)
 
     def _compile(self) -> None:
         try:
@@ -195,15 +209,15 @@ class Fused:
         return self.state == "ready"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """f(x) (x float32, contiguous); call only when ``ready()``."""
-        out = empty_output(x)
-        _fused_into(self.index, False, x.detach(), None, out)
+        """f(x), laid out like x (float32, dense: ``dense_order(x)``); call only when ``ready()``."""
+        order, out = dense_order(x), empty_output(x)
+        _fused_into(self.index, False, flat(x.detach(), order), None, flat(out, order))
         return out
 
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """grad * f'(x) (both float32, contiguous, same shape); call only when ``ready()``."""
-        out = empty_output(x)
-        _fused_into(self.index, True, x.detach(), grad.detach(), out)
+        """grad * f'(x), laid out like x (grad: x's shape and dtype, any layout); call only when ``ready()``."""
+        order, out = dense_order(x), empty_output(x)
+        _fused_into(self.index, True, flat(x.detach(), order), flat(grad.detach(), order), flat(out, order))
         return out
 
 
@@ -213,15 +227,16 @@ _BY_KEY: dict[tuple[str, tuple], Fused] = {}
 
 @torch.library.custom_op("relukit::fused_into", mutates_args=("out",))
 def _fused_into(index: int, backward: bool, x: torch.Tensor, grad: torch.Tensor | None, out: torch.Tensor) -> None:
-    """Runs a compiled kernel. Always called through this op, so that dynamo's guards (which include
-    the thread's dispatch-key state) see one context whether the caller is another op or Python."""
+    """Runs a compiled kernel. Always called through this op, with grad and autocast off, so that
+    dynamo's guards (which include the thread's dispatch keys and these modes) see one context
+    whether the caller is another op or Python."""
     kernels = _ALL[index]
     stance = "eager_on_recompile" if kernels.state == "ready" else "default"  # compile only while building
-    with torch.no_grad(), torch.compiler.set_stance(stance):
+    with torch.no_grad(), torch.autocast(x.device.type, enabled=False), torch.compiler.set_stance(stance):
         if backward:
-            kernels._backward(grad.reshape(-1), x.reshape(-1), out.view(-1))
+            kernels._backward(grad, x, out)
         else:
-            kernels._forward(x.reshape(-1), out.view(-1))
+            kernels._forward(x, out)
 
 
 def kernels(name: str, params: dict[str, Any] | None = None) -> Fused:

@@ -26,7 +26,8 @@ _KERNELS = fused.kernels("mish")
 
 
 def _fusable(x: torch.Tensor) -> bool:
-    return x.dtype == torch.float32 and x.device.type == "cpu" and x.is_contiguous() and _KERNELS.ready(x.numel())
+    dense = x.is_contiguous() or fused.dense_order(x) is not None  # e.g. channels_last
+    return x.dtype == torch.float32 and x.device.type == "cpu" and dense and _KERNELS.ready(x.numel())
 
 
 @torch.library.custom_op("relukit::mish", mutates_args=())
@@ -42,7 +43,7 @@ def _(x: torch.Tensor) -> torch.Tensor:
 @torch.library.custom_op("relukit::mish_backward", mutates_args=())
 def mish_backward(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if _fusable(x) and grad.dtype == x.dtype and grad.shape == x.shape:
-        return _KERNELS.backward(grad.contiguous(), x)
+        return _KERNELS.backward(grad, x)
     return _aten.mish_backward(grad, x)
 
 
