@@ -333,3 +333,16 @@ def test_infer_kaf_errors():
         ValueError, match="infer_kaf: cannot infer num_parameters for 'kaf': there is no layer before it"
     ):
         infer_kaf(None)
+
+
+def test_torch_compile_fullgraph_matches_eager():
+    torch.manual_seed(0)
+    for module, x in ((KAF(8), torch.randn(4, 8)), (KAF2D(8, conv=True), torch.randn(4, 8, 3, 3))):
+        x.requires_grad_()
+        compiled = torch.compile(module, fullgraph=True)
+        results = []
+        for fn in (compiled, module):
+            y = fn(x)
+            results.append((y, *torch.autograd.grad(y.square().sum(), (x, module.alpha))))
+        for got, want in zip(*results):
+            torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)

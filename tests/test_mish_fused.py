@@ -27,7 +27,9 @@ def compiled():
     if not fused.compiler_available():
         pytest.skip("no C++ compiler: the fused kernels cannot be built here (the fallback tests still run)")
     assert fused.warmup("mish"), "a C++ compiler is present, so the fused kernels must build"
-    return fused.kernels("mish")
+    fused.RUN_STANCE = "fail_on_recompile"  # a guard miss (a silent, slow eager run) fails the test
+    yield fused.kernels("mish")
+    fused.RUN_STANCE = "eager_on_recompile"
 
 
 def grid():
@@ -132,7 +134,8 @@ def test_opcheck(compiled):
     torch.library.opcheck(torch.ops.relukit.mish_backward.default, (torch.randn(4, 8), x))
 
 
-def test_guard_miss_runs_the_formula_eagerly(compiled):
+def test_guard_miss_runs_the_formula_eagerly(compiled, monkeypatch):
+    monkeypatch.setattr(fused, "RUN_STANCE", "eager_on_recompile")
     x = torch.tensor([-2.0])  # size 1: outside the compiled (dynamic-size) graph's guards
     torch.testing.assert_close(compiled.forward(x), F.mish(x))
     torch.testing.assert_close(compiled.backward(torch.ones(1), x), torch.ops.aten.mish_backward(torch.ones(1), x))

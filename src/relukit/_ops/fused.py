@@ -39,6 +39,7 @@ import torch
 from relukit import catalog
 
 START_AFTER_ELEMENTS = 1 << 26
+RUN_STANCE = "eager_on_recompile"  # tests use "fail_on_recompile" to prove calls hit the compiled code
 HUGE_PAGE = 2 << 20
 HUGE_PAGE_MIN_BYTES = 32 << 20  # glibc's largest mmap threshold: smaller blocks are reused from its heap
 _MADV_HUGEPAGE = 14
@@ -96,16 +97,19 @@ def _libc_madvise():
 _madvise = _libc_madvise()
 
 
-def dense_order(x: torch.Tensor) -> list[int] | None:
-    """The dimension order in which x is contiguous (identity for contiguous, NHWC for channels_last,
-    ...), or None when x is not dense (views with gaps or overlaps)."""
+def is_dense(x: torch.Tensor) -> bool:
+    """x covers one contiguous block of memory in some dimension order (contiguous, channels_last,
+    transposed, ...): not a view with gaps or overlaps."""
+    if x.is_contiguous():
+        return True
     order = sorted(range(x.dim()), key=lambda d: -x.stride(d))
-    return order if x.permute(order).is_contiguous() else None
+    return x.permute(order).is_contiguous()
 
 
-def flat(x: torch.Tensor, order: list[int]) -> torch.Tensor:
-    """A 1-D view of the memory of x, in storage order (``order`` from ``dense_order``)."""
-    return x.permute(order).reshape(-1)
+def flat(x: torch.Tensor) -> torch.Tensor:
+    """A plain 1-D tensor over the memory of a dense x, in storage order. Not a view: dynamo guards the
+    shape of a view's base, which would miss for every new input shape."""
+    return x.new_empty(0).set_(x.untyped_storage(), x.storage_offset(), (x.numel(),), (1,))
 
 
 def empty_output(x: torch.Tensor) -> torch.Tensor:
@@ -159,9 +163,9 @@ class Fused:
         self._backward = torch.compile(backward_into, dynamic=True, fullgraph=True)
         for inference in (False, True):  # inference tensors carry other dispatch keys: a second graph
             with torch.inference_mode(inference):
-                x, grad, out = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15), torch.empty(1 << 15)
-                _fused_into(self.index, False, x, None, out)  # compiles (in the op's dispatch context)
-                _fused_into(self.index, True, x, grad, out)
+                x, grad = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15)
+                _fused(self.index, False, x, None)  # compiles, in an op's dispatch context
+                _fused(self.index, True, x, grad)
 
     def _compile(self) -> None:
         try:
@@ -208,35 +212,44 @@ class Fused:
                 self.start()
         return self.state == "ready"
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """f(x), laid out like x (float32, dense: ``dense_order(x)``); call only when ``ready()``."""
-        order, out = dense_order(x), empty_output(x)
-        _fused_into(self.index, False, flat(x.detach(), order), None, flat(out, order))
+    def compute(self, backward: bool, x: torch.Tensor, grad: torch.Tensor | None = None) -> torch.Tensor:
+        """f(x), or grad * f'(x) with ``backward``, laid out like x (float32, ``is_dense``; grad
+        any layout of x's shape). Call only when ``ready()``, and only from inside a custom op's
+        implementation (``relukit::fused`` or an op like ``relukit::mish``): dynamo's guards include the
+        thread's dispatch keys, which differ between op implementations and plain Python."""
+        out = empty_output(x)
+        if backward and grad.stride() != x.stride():
+            grad = torch.empty_like(x).copy_(grad)  # same memory order as x
+        stance = RUN_STANCE if self.state == "ready" else "default"  # compile only while building
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False), torch.compiler.set_stance(stance):
+            if backward:
+                self._backward(flat(grad), flat(x), flat(out))
+            else:
+                self._forward(flat(x), flat(out))
         return out
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """f(x) from Python (through ``relukit::fused``); call only when ``ready()``."""
+        return torch.ops.relukit.fused(self.index, False, x.detach(), None)
+
     def backward(self, grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """grad * f'(x), laid out like x (grad: x's shape and dtype, any layout); call only when ``ready()``."""
-        order, out = dense_order(x), empty_output(x)
-        _fused_into(self.index, True, flat(x.detach(), order), flat(grad.detach(), order), flat(out, order))
-        return out
+        """grad * f'(x) from Python (through ``relukit::fused``); call only when ``ready()``."""
+        return torch.ops.relukit.fused(self.index, True, x.detach(), grad.detach())
 
 
 _ALL: list[Fused] = []
 _BY_KEY: dict[tuple[str, tuple], Fused] = {}
 
 
-@torch.library.custom_op("relukit::fused_into", mutates_args=("out",))
-def _fused_into(index: int, backward: bool, x: torch.Tensor, grad: torch.Tensor | None, out: torch.Tensor) -> None:
-    """Runs a compiled kernel. Always called through this op, with grad and autocast off, so that
-    dynamo's guards (which include the thread's dispatch keys and these modes) see one context
-    whether the caller is another op or Python."""
-    kernels = _ALL[index]
-    stance = "eager_on_recompile" if kernels.state == "ready" else "default"  # compile only while building
-    with torch.no_grad(), torch.autocast(x.device.type, enabled=False), torch.compiler.set_stance(stance):
-        if backward:
-            kernels._backward(grad, x, out)
-        else:
-            kernels._forward(x, out)
+@torch.library.custom_op("relukit::fused", mutates_args=())
+def _fused(index: int, backward: bool, x: torch.Tensor, grad: torch.Tensor | None) -> torch.Tensor:
+    """A compiled kernel behind an op boundary, so that Python callers and ops see one guard context."""
+    return _ALL[index].compute(backward, x, grad)
+
+
+@_fused.register_fake
+def _(index: int, backward: bool, x: torch.Tensor, grad: torch.Tensor | None) -> torch.Tensor:
+    return torch.empty_like(x)
 
 
 def kernels(name: str, params: dict[str, Any] | None = None) -> Fused:

@@ -26,13 +26,12 @@ _KERNELS = fused.kernels("mish")
 
 
 def _fusable(x: torch.Tensor) -> bool:
-    dense = x.is_contiguous() or fused.dense_order(x) is not None  # e.g. channels_last
-    return x.dtype == torch.float32 and x.device.type == "cpu" and dense and _KERNELS.ready(x.numel())
+    return x.dtype == torch.float32 and x.device.type == "cpu" and fused.is_dense(x) and _KERNELS.ready(x.numel())
 
 
 @torch.library.custom_op("relukit::mish", mutates_args=())
 def mish_forward(x: torch.Tensor) -> torch.Tensor:
-    return _KERNELS.forward(x) if _fusable(x) else _aten.mish(x)
+    return _KERNELS.compute(False, x) if _fusable(x) else _aten.mish(x)
 
 
 @mish_forward.register_fake
@@ -43,7 +42,7 @@ def _(x: torch.Tensor) -> torch.Tensor:
 @torch.library.custom_op("relukit::mish_backward", mutates_args=())
 def mish_backward(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     if _fusable(x) and grad.dtype == x.dtype and grad.shape == x.shape:
-        return _KERNELS.backward(grad, x)
+        return _KERNELS.compute(True, x, grad)
     return _aten.mish_backward(grad, x)
 
 
