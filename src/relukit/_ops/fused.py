@@ -30,6 +30,7 @@ import os
 import shutil
 import sys
 import threading
+import types
 import warnings
 from typing import Any
 
@@ -139,6 +140,13 @@ def compiler_available() -> bool:
     return any(shutil.which(c) for c in candidates)
 
 
+def _own_code(fn: Any, tag: str) -> Any:
+    """``fn`` with a code object of its own: dynamo keeps compiled entries, and counts them against its
+    recompile limit (8), per code object, and every member's kernels share these closures' code."""
+    code = fn.__code__.replace(co_name=f"{fn.__name__}_{tag}")
+    return types.FunctionType(code, fn.__globals__, code.co_name, fn.__defaults__, fn.__closure__)
+
+
 class Fused:
     """Compiled ``forward_into(x, out)`` and ``backward_into(grad, x, out)`` for one member."""
 
@@ -159,8 +167,9 @@ class Fused:
         def backward_into(grad, x, out):
             out.copy_(grad * entry.derivative(x, xp_traceable, **params))
 
-        self._forward = torch.compile(forward_into, dynamic=True, fullgraph=True)
-        self._backward = torch.compile(backward_into, dynamic=True, fullgraph=True)
+        tag = f"{self.name}_{self.index}"
+        self._forward = torch.compile(_own_code(forward_into, tag), dynamic=True, fullgraph=True)
+        self._backward = torch.compile(_own_code(backward_into, tag), dynamic=True, fullgraph=True)
         for inference in (False, True):  # inference tensors carry other dispatch keys: a second graph
             with torch.inference_mode(inference):
                 x, grad = torch.linspace(-8, 8, 1 << 15), torch.ones(1 << 15)
