@@ -346,3 +346,14 @@ def test_torch_compile_fullgraph_matches_eager():
             results.append((y, *torch.autograd.grad(y.square().sum(), (x, module.alpha))))
         for got, want in zip(*results):
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_torch_func_grad_and_vmap():
+    torch.manual_seed(0)
+    x, alpha = torch.randn(5, 4, dtype=torch.float64), torch.randn(4, 7, dtype=torch.float64)
+    d = torch.from_numpy(D7)
+    grad_x, grad_alpha = torch.func.grad(lambda x, a: rf.kaf(x, a, d, 0.4).sum(), argnums=(0, 1))(x, alpha)
+    want = torch.autograd.grad(rf.kaf(x.requires_grad_(), alpha.requires_grad_(), d, 0.4).sum(), (x, alpha))
+    torch.testing.assert_close((grad_x, grad_alpha), want)
+    batched = torch.func.vmap(lambda row: rf.kaf(row, alpha.detach(), d, 0.4, channel_axis=0))(x.detach())
+    torch.testing.assert_close(batched, rf.kaf(x.detach(), alpha.detach(), d, 0.4))

@@ -230,3 +230,10 @@ def test_importing_compiles_nothing():
         "assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_torch_func_transforms_use_torchs_op(compiled):
+    x = torch.randn(2, N) * 3
+    torch.testing.assert_close(torch.func.vmap(rf.mish)(x), F.mish(x))
+    grad = torch.func.grad(lambda t: rf.mish(t).sum())(x[0])
+    torch.testing.assert_close(grad, torch.ops.aten.mish_backward(torch.ones(N), x[0]))

@@ -126,8 +126,12 @@ def apply(fn, x, alpha, dictionary, gamma, kernel, channel_axis, pairs):
     gamma = kafmath.check_gamma(fn, gamma)
     D = kafmath.dictionary_size(fn, tuple(dictionary.shape))
     shape3, out_shape = kafmath.canonical_shape(fn, tuple(x.shape), tuple(alpha.shape), D, channel_axis, pairs)
-    y3 = kaf_forward(x.reshape(shape3), alpha, dictionary.detach(), gamma, kernel, pairs)
-    return y3.reshape(out_shape)
+    x3, dictionary = x.reshape(shape3), dictionary.detach()
+    if torch._C._are_functorch_transforms_active():  # torch.func cannot see through register_autograd
+        if pairs:
+            return kafmath.kaf2d(x3, alpha, dictionary, gamma, xp).reshape(out_shape)
+        return kafmath.kaf(x3, alpha, dictionary, gamma, kernel, xp).reshape(out_shape)
+    return kaf_forward(x3, alpha, dictionary, gamma, kernel, pairs).reshape(out_shape)
 
 
 def kaf(

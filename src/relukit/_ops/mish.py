@@ -86,12 +86,15 @@ mish_backward.register_autograd(_mish_backward_grad, setup_context=_backward_set
 
 
 def applies(x: torch.Tensor) -> bool:
-    """True where the fused op pays off: float32 CPU tensors of >= MIN_NUMEL elements, outside tracing."""
+    """True where the fused op pays off: float32 CPU tensors of >= MIN_NUMEL elements, outside
+    torch.compile (Inductor fuses torch's mish itself) and torch.func transforms (custom ops with
+    ``register_autograd`` do not support ``torch.func.grad`` in torch 2.13)."""
     return (
         x.dtype == torch.float32
         and x.device.type == "cpu"
         and x.numel() >= MIN_NUMEL
         and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
         and fused.enabled()
     )
 
