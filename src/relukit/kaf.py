@@ -180,8 +180,7 @@ class KAF2D(nn.Module):
 
 # Layers whose output channels (and layout) a KAF after them can take: (attribute, conv).
 _CHANNELS = (
-    ((nn.Linear, nn.Bilinear), "out_features", False),
-    ((nn.LazyLinear,), "out_features", False),
+    ((nn.Linear, nn.Bilinear), "out_features", False),  # LazyLinear is a Linear
     ((nn.Embedding,), "embedding_dim", False),
     ((nn.modules.conv._ConvNd,), "out_channels", True),
     ((nn.modules.batchnorm._NormBase,), "num_features", True),
