@@ -139,3 +139,15 @@ def test_param_groups_exclude_prelu_slopes():
     torch.optim.AdamW([decay, no_decay])
     with pytest.raises(ValueError, match="param_groups: weight_decay must be a number >= 0, got -1"):
         relukit.param_groups(net, -1)
+
+
+def test_convert_to_kaf_infers_units_from_the_layer_before():
+    net = nn.Sequential(nn.Conv2d(1, 6, 3), nn.BatchNorm2d(6), nn.ReLU(), nn.Flatten(), nn.Linear(216, 10), nn.ReLU())
+    relukit.convert(net, "kaf")
+    assert type(net[2]) is rnn.KAF and net[2].alpha.shape == (6, 20) and net[2].conv
+    assert type(net[5]) is rnn.KAF and net[5].alpha.shape == (10, 20) and not net[5].conv
+    assert net(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+    with pytest.raises(ValueError, match="cannot infer num_parameters for 'kaf': there is no layer before it"):
+        relukit.convert(nn.Sequential(nn.ReLU()), "kaf")
+    assert {"kaf", "kaf2d"} <= set(relukit.available_activations())
+    assert rnn.activation_name(net[2]) == "kaf"

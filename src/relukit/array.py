@@ -26,7 +26,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from relukit import catalog
+from relukit import catalog, kafmath
 from relukit.catalog import Activation
 
 __all__: list[str] = []
@@ -196,10 +196,24 @@ def prelu_weight_derivative(x: Any, weight: Any = 0.25, channel_axis: int = 1) -
     return _finish(catalog.prelu_weight_derivative(x, xp), xp, dtype, scalar)
 
 
+def kaf(x: Any, alpha: Any, dictionary: Any, gamma: float, kernel: str = "gaussian", channel_axis: int = 1) -> Any:
+    """Kernel activation function (Scardapane et al. 2017, arXiv:1707.04035), evaluated in float64.
+
+    .. math:: g_c(x) = \\sum_{i=1}^{D} \\alpha_{c,i}\\, k(x, d_i), \\qquad k(x, d) = e^{-\\gamma (x - d)^2}
+
+    ``alpha`` is (C, D) with C = x.shape[channel_axis], or (1, D) for one function shared by every
+    element; ``kernel`` is "gaussian", "relu" or "softplus" (see :mod:`relukit.kafmath`).
+    """
+    x, xp, scalar = _namespace("kaf", x)
+    dtype = x.dtype if _kind("kaf", x, xp) == "real floating" else _default_float(xp, x)
+    work = xp.astype(x, _working_dtype(xp, x))
+    return _finish(kafmath.evaluate("kaf", work, alpha, dictionary, gamma, xp, kernel, channel_axis), xp, dtype, scalar)
+
+
 for _entry in catalog.MEMBERS:
     for _derivative in (False, True):
         _function = _make(_entry, _derivative)
         globals()[_function.__name__] = _function
         __all__.append(_function.__name__)
-__all__.append("prelu_weight_derivative")
+__all__ += ["prelu_weight_derivative", "kaf"]
 del _entry, _derivative, _function

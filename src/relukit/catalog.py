@@ -294,19 +294,24 @@ def _silu_derivative(x, xp):
 
 def _mish_parts(x, xp):
     # Single exponential: with n = e^x, tanh(softplus(x)) = n(n+2) / (n(n+2) + 2) (Misra 2019).
-    n = xp.exp(xp.minimum(x, 40.0))
+    # n is formed as q q, q = e^(x/2): see _mish. relukit._ops.mish compiles this same code for float32.
+    q = xp.exp(xp.minimum(x, 40.0) * 0.5)
+    n = q * q
     w = n * (n + 2.0)
-    return n, w, w / (w + 2.0)
+    return q, n, w, w / (w + 2.0)
 
 
 def _mish(x, xp):
-    _, _, t = _mish_parts(x, xp)
-    return xp.maximum(x, -_BIG) * t
+    # x < 0: x t = (x q) (q r), r = (n+2) / (w+2), so that where n = e^x is subnormal in float32
+    # (x < -87) the product is still rounded once, not built from a subnormal factor.
+    q, n, w, t = _mish_parts(x, xp)
+    negative = (xp.clip(x, -_BIG, 0.0) * q) * (q * ((n + 2.0) / (w + 2.0)))
+    return xp.where(x < 0, negative, xp.maximum(x, -_BIG) * t)
 
 
 def _mish_derivative(x, xp):
     # d/dx = tanh(sp) + x sech^2(sp) sigmoid(x), and sech^2(sp) sigmoid(x) = 4 n (n+1) / (w+2)^2.
-    n, w, t = _mish_parts(x, xp)
+    _, n, w, t = _mish_parts(x, xp)
     b = xp.clip(x, -_BIG, _BIG)
     return xp.where(x > 40.0, 1.0, t + 4.0 * b * n * (n + 1.0) / ((w + 2.0) * (w + 2.0)))
 

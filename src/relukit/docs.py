@@ -1,5 +1,6 @@
 """Docs derived from the catalog: the members table in README.md (``python -m relukit.docs`` rewrites
-it; a test checks that README.md is up to date)."""
+it; a test checks that README.md is up to date) and the formula blocks of docs/members.md
+(``python -m relukit.docs --members``)."""
 
 from __future__ import annotations
 
@@ -38,5 +39,64 @@ def update(readme: Path) -> bool:
     return changed
 
 
+# ----------------------------------------------------------------------------------------------
+# docs/members.md: one section per member; the formula block of each is generated from the catalog
+# (``python -m relukit.docs --members docs/members.md``), the prose around it is written by hand.
+# ----------------------------------------------------------------------------------------------
+def _saves(entry: catalog.Activation) -> str:
+    if entry.name == "rectify":
+        return "1-bit derivative codes (2 bits with both a slope and a max)"
+    if entry.piecewise_linear:
+        return "1-bit derivative codes (torch saves the fp32 input or output: 32x more)"
+    return "the input, as torch does" if entry.name != "prelu" else "input and weight, as torch does"
+
+
+def member_block(entry: catalog.Activation) -> str:
+    params = ", ".join(
+        f"`{p.name}`" if p.default is catalog.REQUIRED else f"`{p.name}={p.default!r}`" for p in entry.params
+    )
+    if entry.name == "prelu":
+        params = "`weight`, `channel_axis=1`"
+    return "\n".join(
+        [
+            f"<!-- member:{entry.name}:begin -->",
+            f"*{entry.summary}*",
+            "",
+            f"$$f(x) = {entry.formula}$$",
+            "",
+            f"$$f'(x) = {entry.derivative_formula}$$",
+            "",
+            f"- parameters: {params or 'none'}",
+            f"- aliases: {', '.join(f'`{a}`' for a in entry.aliases) or 'none'}",
+            f"- backward keeps: {_saves(entry)}",
+            f"- paper: {entry.reference or 'torch'}",
+            f"- figure: `relukit plot {entry.name} --derivative`",
+            f"<!-- member:{entry.name}:end -->",
+        ]
+    )
+
+
+def update_members(page: Path) -> bool:
+    """Rewrites the generated block of every member in ``page``; raises if a member has no block."""
+    text = new = page.read_text()
+    missing = []
+    for entry in catalog.MEMBERS:
+        begin, end = f"<!-- member:{entry.name}:begin -->", f"<!-- member:{entry.name}:end -->"
+        if begin not in new or end not in new:
+            missing.append(entry.name)
+            continue
+        head, rest = new.split(begin, 1)
+        _, tail = rest.split(end, 1)
+        new = head + member_block(entry) + tail
+    if missing:
+        raise ValueError(f"update_members: {page} has no section for {', '.join(missing)}")
+    if new != text:
+        page.write_text(new)
+    return new != text
+
+
 if __name__ == "__main__":
-    update(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))
+    if sys.argv[1:2] == ["--members"]:
+        update_members(Path(sys.argv[2] if len(sys.argv) > 2 else "docs/members.md"))
+    else:
+        update(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

@@ -5,7 +5,10 @@ autograd records, the piecewise-linear members (relu, relu6, hardtanh, threshold
 rrelu in eval) run as ``relukit::piecewise_forward`` and save only their bit-packed derivative codes
 (1 bit per element; 2 for rectify with both a slope and a max) instead of a full tensor: gradients are
 bit-identical to torch's, and ``inplace=True`` stays safe when the result is modified in place later.
-The smooth members use torch's own autograd (they need the input in backward and save what torch saves).
+The smooth members use torch's own autograd (they need the input in backward and save what torch saves);
+``mish`` on float32 CPU tensors of >= 2^14 elements runs ``relukit::mish``, fused from the catalog's
+single-exponential form (``relukit._ops.mish``; same saved tensor, ~1e-7 relative from torch's values).
+``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``).
 
 Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops;
 under ``torch.func`` transforms (grad, vmap, jacrev) too, so those work (without the memory saving).
@@ -21,9 +24,11 @@ import torch
 import torch.nn.functional as F
 
 from relukit import catalog
+from relukit._ops import mish as _mish
 from relukit._ops import piecewise as _piecewise
+from relukit._ops.kaf import kaf
 
-__all__: list[str] = []
+__all__: list[str] = ["kaf"]
 
 _P = inspect.Parameter
 
@@ -85,6 +90,8 @@ def apply(
     if entry.piecewise_linear and not sampled and lean_applies(x):
         y, _ = torch.ops.relukit.piecewise_forward(x, entry.name, _piecewise.encode(entry, params))
         y = x.copy_(y) if inplace else y
+    elif entry.name == "mish" and not _exporting() and _mish.applies(x):  # fused single-exponential kernel
+        y = _mish.mish(x, inplace)
     else:
         y = _stock(entry, x, params, inplace, training)
     return _observed(entry.name, y) if observers else y

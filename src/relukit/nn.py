@@ -3,7 +3,8 @@
 Each class subclasses torch's own module of the same name (``relukit.nn.ReLU`` is a
 ``torch.nn.ReLU``), so constructor signatures, defaults, ``extra_repr`` and ``state_dict`` keys are
 torch's by construction; only ``forward`` changes, to ``relukit.functional``'s lean path. ``Rectify``
-(Keras' general rectifier) has no torch module and is defined here. PReLU's weight is tagged so that
+(Keras' general rectifier) has no torch module and is defined here; ``KAF`` and ``KAF2D`` (Kafnets,
+Scardapane et al. 2017) come from :mod:`relukit.kaf`. PReLU's weight is tagged so that
 ``relukit.param_groups`` keeps it out of weight decay (He et al. 2015 advise against decaying it).
 
 Example::
@@ -24,8 +25,9 @@ import torch
 from torch import nn
 
 from relukit import catalog, functional
+from relukit.kaf import KAF, KAF2D
 
-__all__ = ["NO_WEIGHT_DECAY", "activation_name", "module_entry"]
+__all__ = ["KAF", "KAF2D", "NO_WEIGHT_DECAY", "activation_name", "module_entry"]
 
 NO_WEIGHT_DECAY = "_relukit_no_weight_decay"  # attribute set on parameters to keep out of weight decay
 

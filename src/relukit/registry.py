@@ -17,14 +17,13 @@ from torch import nn
 
 from relukit import catalog
 from relukit import nn as rnn
+from relukit.kaf import KAF, KAF2D, infer_kaf
 
 Factory = Callable[[nn.Module], nn.Module]
-_EXTRA: dict[str, Callable[..., nn.Module]] = {}  # modules defined outside the catalog (KAF)
-
-
-def register(name: str, factory: Callable[..., nn.Module]) -> None:
-    """Adds a module factory under a lower-case name (used for KAF and KAF2D)."""
-    _EXTRA[name.lower()] = factory
+# Modules defined outside the catalog; those that need the layer before them to be built (KAF infers its
+# number of units from it) take ``previous=`` in convert.
+_EXTRA: dict[str, Callable[..., nn.Module]] = {"kaf": KAF, "kaf2d": KAF2D}
+_NEEDS_PREVIOUS = {"kaf", "kaf2d"}
 
 
 def _resolve(name: str) -> tuple[str, Callable[..., nn.Module]]:
@@ -52,20 +51,23 @@ def get_activation(name: str, **kwargs: Any) -> nn.Module:
     return factory(**kwargs)
 
 
-def _as_factory(to: str | type[nn.Module] | Factory) -> Factory:
+def _as_factory(to: str | type[nn.Module] | Factory) -> Callable[[nn.Module, nn.Module | None], nn.Module]:
+    """A ``(old module, the layer before it) -> new module`` maker."""
     if isinstance(to, str):
         name, factory = _resolve(to)  # fails early on unknown names
 
-        def from_name(old: nn.Module) -> nn.Module:
+        def from_name(old: nn.Module, previous: nn.Module | None = None) -> nn.Module:
             if rnn.activation_name(old) == name and name in catalog.BY_NAME:
                 return _lean_copy(old)  # same member: every parameter carries over
+            if name in _NEEDS_PREVIOUS:
+                return factory(**infer_kaf(previous, name))
             return factory()
 
         return from_name
     if isinstance(to, type) and issubclass(to, nn.Module):
-        return lambda old: to()
+        return lambda old, previous: to()
     if callable(to):
-        return to
+        return lambda old, previous: to(old)
     raise TypeError(f"convert: to must be a name, an nn.Module class or a factory, got {to!r}")
 
 
@@ -105,25 +107,33 @@ def convert(
     factory = _as_factory(to)
     like = next(model.parameters(), None)
 
-    def replace(name: str, module: nn.Module) -> nn.Module | None:
+    def replace(name: str, module: nn.Module, previous: nn.Module | None) -> nn.Module | None:
         if rnn.activation_name(module) is None:
             return None
         if include is not None and not _selected(name, module, include):
             return None
         if _selected(name, module, exclude):
             return None
-        return _carry(module, factory(module), like)
+        return _carry(module, factory(module, previous), like)
 
-    root = replace("", model)
+    root = replace("", model, None)
     if root is not None:
         return root
     for parent_name, parent in list(model.named_modules()):
+        previous = None
         for child_name, child in list(parent.named_children()):
             qualified = f"{parent_name}.{child_name}" if parent_name else child_name
-            new = replace(qualified, child)
+            new = replace(qualified, child, previous)
             if new is not None:
                 setattr(parent, child_name, new)
+            previous = _last_leaf(new if new is not None else child)
     return model
+
+
+def _last_leaf(module: nn.Module) -> nn.Module:
+    """The layer whose output a module's successor sees: the last leaf of a container."""
+    children = list(module.children())
+    return _last_leaf(children[-1]) if children else module
 
 
 def _lean_copy(old: nn.Module) -> nn.Module:

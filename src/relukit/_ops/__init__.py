@@ -1,3 +1,3 @@
 """torch.library custom ops behind relukit.functional (importing this registers them)."""
 
-from relukit._ops import piecewise  # noqa: F401
+from relukit._ops import kaf, mish, piecewise  # noqa: F401
