@@ -210,11 +210,16 @@ def _nonlinearity(result: dict) -> list[str]:
     ]
 
 
+def _loss(losses: list) -> str:
+    return "n/a" if not losses or losses[-1] is None else f"{losses[-1]:.3g}"
+
+
 def _vanishing(result: dict) -> list[str]:
     return [
         f"{name} ({r['init']} init): first/last gradient norm {r['at_init']['first_to_last_ratio']:.2g} at init "
         f"({r['at_init']['verdict']}), {r['after_training']['first_to_last_ratio']:.2g} after training "
-        f"({r['after_training']['verdict']}); test accuracy {_pct(r['test_accuracy'])}"
+        f"({r['after_training']['verdict']}); final training loss {_loss(r['epoch_loss'])}, test accuracy "
+        f"{_pct(r['test_accuracy'])}"
         if r["at_init"]["first_to_last_ratio"] is not None and r["after_training"]["first_to_last_ratio"] is not None
         else f"{name}: non-finite gradients ({r['after_training']['verdict']})"
         for name, r in result["activations"].items()
