@@ -181,3 +181,17 @@ def test_traced_calls_record_the_custom_op():
     x = torch.randn(8, requires_grad=True)
     graph = make_fx(lambda t: rf.relu(t * 1.0))(x)
     assert "relukit.piecewise_forward" in graph.code
+
+
+def test_eager_route_is_for_plain_tensors_outside_tracers_and_transforms():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from relukit._ops.piecewise import eager
+
+    x = torch.ones(3)
+    assert eager(x) and not eager(torch.nn.Parameter(x))
+    seen = []
+    torch.func.vmap(lambda t: seen.append(eager(t)) or t)(torch.ones(2, 3))
+    torch.func.grad(lambda t: seen.append(eager(t)) or t.sum())(x)
+    make_fx(lambda t: seen.append(eager(t)) or t * 2)(x)
+    assert seen == [False, False, False]

@@ -171,12 +171,14 @@ piecewise_backward.register_autograd(_backward_backward, setup_context=_backward
 # The eager route: the same implementation without the custom-op dispatch
 # ----------------------------------------------------------------------------------------------
 def eager(x: torch.Tensor) -> bool:
-    """True for a plain tensor outside any tracing (torch.compile, jit.trace, make_fx, fake tensors)."""
+    """True for a plain tensor outside any tracing (torch.compile, jit.trace, make_fx, fake tensors) and
+    outside torch.func transforms."""
     return (
         not torch.compiler.is_compiling()
         and type(x) is torch.Tensor
         and not torch._C._len_torch_dispatch_stack()
         and not torch._C._get_tracing_state()
+        and not torch._C._are_functorch_transforms_active()
     )
 
 
