@@ -135,6 +135,27 @@ def test_errors_name_the_function():
         rf.threshold(torch.ones(2))
 
 
+def test_arguments_bind_as_the_signature_says():
+    x = torch.randn(50)
+    expected = F.hardtanh(x, -0.5, 2.0)
+    for y in (
+        rf.hardtanh(x, -0.5, 2.0),
+        rf.hardtanh(x, -0.5, max_val=2.0),
+        rf.hardtanh(input=x, max_val=2.0, min_val=-0.5),
+        rf.hardtanh(x, -0.5, 2.0, False),
+    ):
+        assert torch.equal(y, expected)
+    assert torch.equal(rf.threshold(x, 0.5, value=-1.0), F.threshold(x, 0.5, -1.0))
+    for call, message in (
+        (lambda: rf.leaky_relu(x, 0.1, negative_slope=0.2), "leaky_relu: multiple values for argument"),
+        (lambda: rf.relu(x, slope=1), "relu: got an unexpected keyword argument 'slope'"),
+        (lambda: rf.relu(x, False, 1), "relu: too many positional arguments"),
+        (lambda: rf.relu(), "relu: missing a required argument: 'input'"),
+    ):
+        with pytest.raises(TypeError, match=message):
+            call()
+
+
 def test_rrelu_training_is_torchs():
     torch.manual_seed(0)
     x = -torch.ones(1000)

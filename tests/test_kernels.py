@@ -159,6 +159,24 @@ def test_functional_routes_to_kernels_and_stays_exact(monkeypatch):
     assert bias.grad.tolist() == ((inputs.detach() + bias.detach()) > 0).sum(0).float().tolist()
 
 
+def test_functional_on_the_kernels_double_backward_and_compile(monkeypatch):
+    monkeypatch.setattr(piecewise, "FUSED_DEVICES", ("cuda", "cpu"))
+    x = sample(VALUES, 300, torch.float32, seed=6)
+    leaf, upstream = x.clone().requires_grad_(), torch.randn(300, requires_grad=True)
+    (g,) = torch.autograd.grad(rf.leaky_relu(leaf * 1.0, 0.25), leaf, upstream, create_graph=True)
+    (d_upstream,) = torch.autograd.grad(g.sum(), upstream)
+    assert torch.equal(d_upstream, torch.where(x > 0, 1.0, 0.25))
+    inputs, bias = torch.randn(15, 20, requires_grad=True), torch.randn(20, requires_grad=True)
+    fn = lambda t, b: rf.relu(t * 1.0) + rf.bias_act(t, b, "leaky_relu", negative_slope=0.2)  # noqa: E731
+    eager = fn(inputs, bias)
+    compiled = torch.compile(fn, backend="aot_eager", fullgraph=True)(inputs, bias)
+    assert torch.equal(compiled, eager)
+    for ours, ref in zip(
+        torch.autograd.grad(compiled.sum(), (inputs, bias)), torch.autograd.grad(eager.sum(), (inputs, bias))
+    ):
+        assert torch.equal(ours, ref)
+
+
 def test_custom_ops_pass_opcheck_and_compile():
     x = sample(VALUES[:-3], 300, torch.float32, seed=5)  # finite values: opcheck compares with allclose
     x = torch.where(torch.isfinite(x), x, 1.0)

@@ -149,3 +149,49 @@ def test_channels_last_and_noncontiguous_inputs():
     (ours,) = torch.autograd.grad(y, x, grad.transpose(1, 3))
     (ref,) = torch.autograd.grad(F.relu6(x.transpose(1, 3) * 4), x, grad.transpose(1, 3))
     assert torch.equal(ours, ref)
+
+
+def test_eager_calls_skip_the_custom_op_and_compiled_calls_trace_it():
+    """Eager: a plain autograd.Function over the same implementation (no custom-op dispatch per call);
+    torch.compile(fullgraph=True): the custom op, an opaque node. Both give torch's values and gradients."""
+    x = torch.randn(64, requires_grad=True)
+    fn = lambda t: rf.leaky_relu(t * 1.0, negative_slope=0.1) + rf.hardtanh(t, -0.5, max_val=2.0)  # noqa: E731
+    eager = fn(x)
+    assert type(rf.relu(x).grad_fn).__name__ == "_LeanBackward"
+    graphs = []
+
+    def backend(gm, example_inputs):
+        graphs.append(gm.code)
+        return gm.forward
+
+    compiled = torch.compile(fn, backend=backend, fullgraph=True)(x)
+    assert "relukit.piecewise_forward" in graphs[0]
+    assert torch.equal(compiled, eager)
+    reference = F.leaky_relu(x * 1.0, 0.1) + F.hardtanh(x, -0.5, 2.0)
+    assert torch.equal(eager, reference)
+    (g_eager,) = torch.autograd.grad(eager.sum(), x)
+    (g_compiled,) = torch.autograd.grad(compiled.sum(), x)
+    (g_reference,) = torch.autograd.grad(reference.sum(), x)
+    assert torch.equal(g_eager, g_reference) and torch.equal(g_compiled, g_reference)
+
+
+def test_traced_calls_record_the_custom_op():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    x = torch.randn(8, requires_grad=True)
+    graph = make_fx(lambda t: rf.relu(t * 1.0))(x)
+    assert "relukit.piecewise_forward" in graph.code
+
+
+def test_eager_route_is_for_plain_tensors_outside_tracers_and_transforms():
+    from torch.fx.experimental.proxy_tensor import make_fx
+
+    from relukit._ops.piecewise import eager
+
+    x = torch.ones(3)
+    assert eager(x) and not eager(torch.nn.Parameter(x))
+    seen = []
+    torch.func.vmap(lambda t: seen.append(eager(t)) or t)(torch.ones(2, 3))
+    torch.func.grad(lambda t: seen.append(eager(t)) or t.sum())(x)
+    make_fx(lambda t: seen.append(eager(t)) or t * 2)(x)
+    assert seen == [False, False, False]

@@ -88,7 +88,7 @@ def apply(
     """
     sampled = training and entry.name == "rrelu"
     if entry.piecewise_linear and not sampled and lean_applies(x):
-        y, _ = torch.ops.relukit.piecewise_forward(x, entry.name, _piecewise.encode(entry, params))
+        y = _piecewise.lean_forward(entry, x, params)
         y = x.copy_(y) if inplace else y
     elif entry.name == "mish" and not _exporting() and _mish.applies(x):  # fused single-exponential kernel
         y = _mish.mish(x, inplace)
@@ -111,17 +111,38 @@ def _signature(entry: catalog.Activation) -> inspect.Signature:
     return inspect.Signature(parameters)
 
 
-def _make(entry: catalog.Activation):
-    signature = _signature(entry)
-    name = entry.name
+def _binder(name: str, signature: inspect.Signature) -> Callable[[tuple, dict], dict[str, Any]]:
+    """``signature.bind`` + ``apply_defaults`` as a dict: ~1 us instead of ~4 for a call that fits (every
+    parameter is positional-or-keyword); any other goes to ``signature.bind`` itself, for its error."""
+    names = tuple(signature.parameters)
+    allowed = frozenset(names)
+    defaults = {n: p.default for n, p in signature.parameters.items() if p.default is not _P.empty}
 
-    def function(*args: Any, **kwargs: Any) -> torch.Tensor:
+    def bind(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
+        # plain dict and loop operations only: torch.compile traces this
+        given = dict(zip(names, args))
+        given.update(kwargs)
+        if len(args) <= len(names) and len(given) == len(args) + len(kwargs) and all(k in allowed for k in kwargs):
+            arguments = {**defaults, **given}
+            if len(arguments) == len(names):
+                return arguments
         try:
             bound = signature.bind(*args, **kwargs)
         except TypeError as error:
             raise TypeError(f"{name}: {error}") from None
         bound.apply_defaults()
-        arguments = dict(bound.arguments)
+        return dict(bound.arguments)
+
+    return bind
+
+
+def _make(entry: catalog.Activation):
+    signature = _signature(entry)
+    bind = _binder(entry.name, signature)
+    name = entry.name
+
+    def function(*args: Any, **kwargs: Any) -> torch.Tensor:
+        arguments = bind(args, kwargs)
         x = arguments.pop("input")
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
@@ -188,10 +209,8 @@ def bias_act(
     bound = entry.bind(fn, params)
     check_bias(fn, input, bias, dim)
     if entry.piecewise_linear and not _exporting() and _piecewise.fused(input, bias):
-        _piecewise._kernel_ops()  # registers relukit::fused_forward
         needs_codes = torch.is_grad_enabled() and (input.requires_grad or bias.requires_grad)
-        encoded = _piecewise.encode(entry, bound)
-        return torch.ops.relukit.fused_forward(input, bias, dim, entry.name, encoded, needs_codes)[0]
+        return _piecewise._kernel_ops().forward(entry, bound, input, bias, dim, needs_codes)[0]
     return apply(entry, input + bias.view(bias_view_shape(input, dim)), bound)
 
 

@@ -8,6 +8,10 @@ linear in ``grad`` and has its own autograd, so double backward works.
 
 On CUDA, when triton imports, both ops run ``relukit.kernels``' fused Triton kernels instead (one pass
 each; same values, codes and gradients).
+
+The custom ops are what tracers see (torch.compile, export, make_fx, opcheck). Eager calls take
+``lean_forward``/``lean_backward``: the same implementations under a plain ``autograd.Function``, without
+the custom-op dispatch, which costs more host time per call than a GPU kernel takes up to ~2^24 elements.
 """
 
 from __future__ import annotations
@@ -71,18 +75,24 @@ def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, 
     return getattr(F, entry.torch_op)(x, **params)
 
 
+def forward_impl(
+    x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(y, packed codes): the fused kernels where they apply, else torch's op and a packing pass."""
+    if fused(x):
+        return _kernel_ops().launch_forward(entry, params, x)
+    y = stock_forward(entry, x, params)
+    bits = entry.code_bits(**params)
+    if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
+        codes_of = lambda chunk: entry.codes(chunk, xp_numpy, **params)
+        return y, packing.pack_numpy(codes_of, x.detach().numpy(), bits)
+    return y, packing.pack(entry.codes(x, xp_torch, **params), bits)
+
+
 @torch.library.custom_op("relukit::piecewise_forward", mutates_args=())
 def piecewise_forward(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, torch.Tensor]:
     entry = catalog.BY_NAME[name]
-    bound = decode(entry, params)
-    if fused(x):
-        return _kernel_ops().launch_forward(entry, bound, x)
-    y = stock_forward(entry, x, bound)
-    bits = entry.code_bits(**bound)
-    if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
-        codes_of = lambda chunk: entry.codes(chunk, xp_numpy, **bound)
-        return y, packing.pack_numpy(codes_of, x.detach().numpy(), bits)
-    return y, packing.pack(entry.codes(x, xp_torch, **bound), bits)
+    return forward_impl(x, entry, decode(entry, params))
 
 
 @piecewise_forward.register_fake
@@ -92,8 +102,8 @@ def _(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, to
     return torch.empty_like(x), x.new_empty(packing.packed_size(x.numel(), bits), dtype=torch.uint8)
 
 
-@torch.library.custom_op("relukit::piecewise_backward", mutates_args=())
-def piecewise_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+def backward_impl(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    """grad * slopes[code]: the fused kernel where it applies, else torch's own backward kernels."""
     if fused(grad):
         return _kernel_ops().launch_backward(grad, packed, slopes, multiply)
     bits = 1 if len(slopes) <= 2 else 2
@@ -109,24 +119,35 @@ def piecewise_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[fl
     return result
 
 
+@torch.library.custom_op("relukit::piecewise_backward", mutates_args=())
+def piecewise_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    return backward_impl(grad, packed, slopes, multiply)
+
+
 @piecewise_backward.register_fake
 def _(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
     return torch.empty_like(grad)
 
 
+def backward_args(entry: catalog.Activation, params: dict[str, Any]) -> tuple[list[float], bool]:
+    """(slopes, multiply): what the backward needs besides the packed codes."""
+    return [float(s) for s in entry.slopes(**params)], entry.backward == "multiply"
+
+
 def _forward_context(ctx, inputs, output) -> None:
     _, name, params = inputs
     entry = catalog.BY_NAME[name]
-    bound = decode(entry, params)
-    ctx.slopes = [float(s) for s in entry.slopes(**bound)]
-    ctx.multiply = entry.backward == "multiply"
+    ctx.slopes, ctx.multiply = backward_args(entry, decode(entry, params))
     ctx.save_for_backward(output[1])
     ctx.mark_non_differentiable(output[1])
+    ctx.set_materialize_grads(False)  # no zero-filled gradient for the codes
 
 
 def _forward_backward(ctx, grad_y, grad_packed):
+    if grad_y is None:
+        return None, None, None
     (packed,) = ctx.saved_tensors
-    return piecewise_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
+    return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
 
 
 piecewise_forward.register_autograd(_forward_backward, setup_context=_forward_context)
@@ -140,7 +161,56 @@ def _backward_context(ctx, inputs, output) -> None:
 
 def _backward_backward(ctx, grad_grad):
     (packed,) = ctx.saved_tensors
-    return piecewise_backward(grad_grad, packed, ctx.slopes, ctx.multiply), None, None, None
+    return lean_backward(grad_grad, packed, ctx.slopes, ctx.multiply), None, None, None
 
 
 piecewise_backward.register_autograd(_backward_backward, setup_context=_backward_context)
+
+
+# ----------------------------------------------------------------------------------------------
+# The eager route: the same implementation without the custom-op dispatch
+# ----------------------------------------------------------------------------------------------
+def eager(x: torch.Tensor) -> bool:
+    """True for a plain tensor outside any tracing (torch.compile, jit.trace, make_fx, fake tensors) and
+    outside torch.func transforms."""
+    return (
+        not torch.compiler.is_compiling()
+        and type(x) is torch.Tensor
+        and not torch._C._len_torch_dispatch_stack()
+        and not torch._C._get_tracing_state()
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
+class _Lean(torch.autograd.Function):
+    """``piecewise_forward`` and its autograd as a plain ``autograd.Function``: the same implementation,
+    saved codes and gradients, without the Python autograd wrapper, redispatch, schema defaults, alias
+    checks and encoded parameters of the custom-op dispatch."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any]) -> torch.Tensor:
+        y, packed = forward_impl(x, entry, params)
+        ctx.slopes, ctx.multiply = backward_args(entry, params)
+        ctx.save_for_backward(packed)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y: torch.Tensor):
+        (packed,) = ctx.saved_tensors
+        return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
+
+
+def lean_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """y of a piecewise-linear member, with autograd that saves only the packed codes: ``_Lean`` in eager
+    mode, the traceable custom op ``relukit::piecewise_forward`` otherwise."""
+    if eager(x):
+        return _Lean.apply(x, entry, params)
+    return torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
+
+
+def lean_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    """grad * slopes[code]: the plain implementation in eager mode when autograd does not record it, else
+    the differentiable, traceable custom op (double backward: the backward is linear in grad)."""
+    if eager(grad) and not (grad.requires_grad and torch.is_grad_enabled()):
+        return backward_impl(grad, packed, slopes, multiply)
+    return piecewise_backward(grad, packed, slopes, multiply)

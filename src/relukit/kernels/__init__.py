@@ -30,9 +30,9 @@ import torch
 
 from relukit import catalog
 from relukit._ops import packing
-from relukit._ops.piecewise import encode
+from relukit._ops.piecewise import backward_args
 from relukit.functional import check_bias
-from relukit.kernels import codegen, ops  # noqa: F401 (ops registers torch.ops.relukit.fused_*)
+from relukit.kernels import codegen, ops
 from relukit.kernels.ops import SUPPORTED_DTYPES, interpreting
 
 __all__ = ["forward", "backward", "bias_act", "source", "SUPPORTED_DTYPES"]
@@ -60,7 +60,7 @@ def forward(name: str, x: torch.Tensor, **params: Any) -> tuple[torch.Tensor, to
     entry = _entry("relukit.kernels.forward", name)
     bound = entry.bind("relukit.kernels.forward", params)
     _check("relukit.kernels.forward", "x", x)
-    return torch.ops.relukit.fused_forward(x, None, -1, entry.name, encode(entry, bound), True)
+    return ops.forward(entry, bound, x)
 
 
 def backward(name: str, grad: torch.Tensor, codes: torch.Tensor, **params: Any) -> torch.Tensor:
@@ -75,8 +75,7 @@ def backward(name: str, grad: torch.Tensor, codes: torch.Tensor, **params: Any) 
         raise ValueError(f"{fn}: codes must be {expected} packed uint8 bytes for {grad.numel()} elements, got {given}")
     if codes.device != grad.device:
         raise ValueError(f"{fn}: codes must be on {grad.device}, got {codes.device}")
-    slopes = [float(s) for s in entry.slopes(**bound)]
-    return torch.ops.relukit.fused_backward(grad, codes, slopes, entry.backward == "multiply")
+    return ops.backward(grad, codes, *backward_args(entry, bound))
 
 
 def bias_act(
@@ -88,7 +87,7 @@ def bias_act(
     bound = entry.bind(fn, params)
     _check(fn, "x", x)
     check_bias(fn, x, bias, dim)
-    return torch.ops.relukit.fused_forward(x, bias, dim, entry.name, encode(entry, bound), store_codes)
+    return ops.forward(entry, bound, x, bias, dim, store_codes)
 
 
 def source(name: str, **params: Any) -> str:

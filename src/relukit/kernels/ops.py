@@ -3,7 +3,8 @@
 The ops are ``torch.library.custom_op``s with fake implementations: ``torch.compile(fullgraph=True)``
 traces them as opaque nodes on any device, the Triton interpreter included (``torch.library.triton_op``
 would let Inductor see inside, but its tracing needs a compiled ``JITFunction``, which the interpreter
-does not have, so it could not be tested without a GPU).
+does not have, so it could not be tested without a GPU). Eager calls go through ``forward``/``backward``,
+which skip the custom-op dispatch (see ``relukit._ops.piecewise``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import triton
 
 from relukit import catalog
 from relukit._ops import packing
-from relukit._ops.piecewise import decode
+from relukit._ops.piecewise import backward_args, decode, eager, encode
 from relukit.functional import bias_view_shape
 from relukit.kernels import codegen
 
@@ -51,18 +52,23 @@ def _compile(text: str, interpret: bool) -> dict[str, Any]:
 
 
 @functools.cache
-def _forward_source(name: str, params: tuple[tuple[str, Any], ...], interpret: bool) -> str:
-    return codegen.forward_source(catalog.BY_NAME[name], dict(params), interpret)
+def _kernel(kind: str, key: tuple, interpret: bool):
+    """The compiled kernel of a member's forward (key: name, params) or of a backward (key: slopes, multiply),
+    cached on its key: a launch then costs no code generation."""
+    if kind == "forward":
+        name, params = key
+        text = codegen.forward_source(catalog.BY_NAME[name], dict(params), interpret)
+    else:
+        text = codegen.backward_source(*key, interpret)
+    return _compile(text, interpret)[f"{kind}_kernel"]
 
 
 def forward_kernel(entry: catalog.Activation, params: dict[str, Any]):
-    interpret = interpreting()
-    return _compile(_forward_source(entry.name, tuple(params.items()), interpret), interpret)["forward_kernel"]
+    return _kernel("forward", (entry.name, tuple(params.items())), interpreting())
 
 
 def backward_kernel(slopes: tuple[float, ...], multiply: bool):
-    interpret = interpreting()
-    return _compile(codegen.backward_source(slopes, multiply, interpret), interpret)["backward_kernel"]
+    return _kernel("backward", (slopes, multiply), interpreting())
 
 
 def _launch_options(x: torch.Tensor) -> dict[str, Any]:
@@ -138,28 +144,39 @@ def _(grad, codes, slopes, multiply):
     return torch.empty_like(grad, memory_format=torch.contiguous_format)
 
 
-def _forward_context(ctx, inputs, output) -> None:
-    x, bias, dim, name, params, _ = inputs
-    entry = catalog.BY_NAME[name]
-    bound = decode(entry, params)
-    ctx.slopes, ctx.multiply = [float(s) for s in entry.slopes(**bound)], entry.backward == "multiply"
+def _save(ctx, x, bias, dim, entry: catalog.Activation, params: dict[str, Any], codes: torch.Tensor) -> None:
+    ctx.slopes, ctx.multiply = backward_args(entry, params)
     ctx.bias_shape = None if bias is None else (bias.shape, bias_view_shape(x, dim))
-    ctx.save_for_backward(output[1])
-    ctx.mark_non_differentiable(output[1])
+    ctx.save_for_backward(codes)
+    ctx.mark_non_differentiable(codes)
+    ctx.set_materialize_grads(False)  # no zero-filled gradient for the codes
 
 
-def _forward_backward(ctx, grad_y, grad_codes):
-    """grad_input from the codes; grad_bias = grad_input.sum_to_size(bias view), the very reduction that
-    autograd runs for a broadcast ``x + bias``, so both gradients are torch's bit for bit."""
+def _gradients(ctx, grad_y: torch.Tensor | None) -> tuple[torch.Tensor | None, ...]:
+    """(grad_input, grad_bias, None, ...): grad_input from the codes; grad_bias =
+    grad_input.sum_to_size(bias view), the very reduction that autograd runs for a broadcast ``x + bias``,
+    so both gradients are torch's bit for bit."""
+    if grad_y is None:
+        return None, None, None, None, None, None
     (codes,) = ctx.saved_tensors
     if codes.numel() == 0 and grad_y.numel():
         raise RuntimeError("relukit::fused_forward: backward needs the codes; call it with store_codes=True")
-    grad_input = fused_backward(grad_y, codes, ctx.slopes, ctx.multiply)
+    grad_input = backward(grad_y, codes, ctx.slopes, ctx.multiply)
     grad_bias = None
     if ctx.bias_shape is not None and ctx.needs_input_grad[1]:
         shape, view = ctx.bias_shape
         grad_bias = grad_input.sum_to_size(view).reshape(shape)
     return grad_input, grad_bias, None, None, None, None
+
+
+def _forward_context(ctx, inputs, output) -> None:
+    x, bias, dim, name, params, _ = inputs
+    entry = catalog.BY_NAME[name]
+    _save(ctx, x, bias, dim, entry, decode(entry, params), output[1])
+
+
+def _forward_backward(ctx, grad_y, grad_codes):
+    return _gradients(ctx, grad_y)
 
 
 def _backward_context(ctx, inputs, output) -> None:
@@ -169,8 +186,44 @@ def _backward_context(ctx, inputs, output) -> None:
 
 def _backward_backward(ctx, grad_grad):
     (codes,) = ctx.saved_tensors  # the backward is linear in grad
-    return fused_backward(grad_grad, codes, ctx.slopes, ctx.multiply), None, None, None
+    return backward(grad_grad, codes, ctx.slopes, ctx.multiply), None, None, None
 
 
 fused_forward.register_autograd(_forward_backward, setup_context=_forward_context)
 fused_backward.register_autograd(_backward_backward, setup_context=_backward_context)
+
+
+# ----------------------------------------------------------------------------------------------
+# The eager route (see relukit._ops.piecewise): the same launches without the custom-op dispatch
+# ----------------------------------------------------------------------------------------------
+class _Fused(torch.autograd.Function):
+    """``relukit::fused_forward`` and its autograd as a plain ``autograd.Function``, for eager calls."""
+
+    @staticmethod
+    def forward(ctx, x, bias, dim, entry, params, store_codes):
+        y, codes = launch_forward(entry, params, x, bias, dim, store_codes)
+        _save(ctx, x, bias, dim, entry, params, codes)
+        return y, codes
+
+    backward = staticmethod(_forward_backward)
+
+
+def forward(
+    entry: catalog.Activation,
+    params: dict[str, Any],
+    x: torch.Tensor,
+    bias: torch.Tensor | None = None,
+    dim: int = -1,
+    store_codes: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``launch_forward`` with autograd: ``_Fused`` in eager mode, the traceable custom op otherwise."""
+    if eager(x):
+        return _Fused.apply(x, bias, dim, entry, params, store_codes)
+    return fused_forward(x, bias, dim, entry.name, encode(entry, params), store_codes)
+
+
+def backward(grad: torch.Tensor, codes: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
+    """``launch_backward`` in eager mode when autograd does not record it, else the differentiable custom op."""
+    if eager(grad) and not (grad.requires_grad and torch.is_grad_enabled()):
+        return launch_backward(grad, codes, slopes, multiply)
+    return fused_backward(grad, codes, slopes, multiply)
