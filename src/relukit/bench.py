@@ -148,12 +148,16 @@ def _bytes_per_element(impl: str, itemsize: int, code_bytes: float) -> tuple[flo
     return 2 * itemsize, 5 * itemsize
 
 
+# members whose parameters have no default (torch's threshold): benchmarked as a relu-like threshold at 0
+_REQUIRED_PARAMS = {"threshold": {"threshold": 0.0, "value": 0.0}}
+
+
 def bench_case(name: str, dtype: str, size: int, config: dict, copy_gbps: float) -> list[dict]:
     """Rows for one op x dtype x size: torch, relukit (and torch.compile, relukit.array on NumPy)."""
     import torch
 
     entry = catalog.BY_NAME[name]
-    params = entry.bind(f"relukit bench {name}", {})
+    params = entry.bind(f"relukit bench {name}", _REQUIRED_PARAMS.get(name, {}))
     device, torch_dtype = config["device"], getattr(torch, dtype)
     generator = torch.Generator(device=device).manual_seed(size)
     x = torch.randn(size, generator=generator, device=device).to(torch_dtype).requires_grad_()
