@@ -26,7 +26,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from relukit import catalog, kafmath
+from relukit import catalog, formulas, kafmath
 from relukit.catalog import Activation
 
 __all__: list[str] = []
@@ -193,7 +193,7 @@ def prelu_weight_derivative(x: Any, weight: Any = 0.25, channel_axis: int = 1) -
     fn = "prelu_weight_derivative"
     x, xp, dtype, scalar = _prepare(fn, catalog.BY_NAME["prelu"], x, {})
     _channel_weight(fn, x, xp, weight, channel_axis)  # validates the shape
-    return _finish(catalog.prelu_weight_derivative(x, xp), xp, dtype, scalar)
+    return _finish(formulas.prelu_weight_derivative(x, xp), xp, dtype, scalar)
 
 
 def kaf(x: Any, alpha: Any, dictionary: Any, gamma: float, kernel: str = "gaussian", channel_axis: int = 1) -> Any:

@@ -4,12 +4,8 @@ Each :class:`Activation` holds the name, the parameters with their defaults and 
 forward and derivative written once against the array API (``xp`` is the array's namespace), and for
 the piecewise-linear members their *derivative codes*: a small integer region per element and the
 constant derivative of each region. ``relukit.array``, ``relukit.functional``, ``relukit.nn``, the
-registry, ONNX export and the docs table are all derived from this module. It imports neither NumPy
-nor torch.
-
-Reference formulas run in the input's dtype for piecewise-linear members (they are exact there) and in
-float64 for smooth members (see ``relukit.array``), so their constants and overflow guards are chosen
-for float64.
+registry, ONNX export and the docs table are all derived from this module; the formulas themselves are
+in :mod:`relukit.formulas`. It imports neither NumPy nor torch.
 """
 
 from __future__ import annotations
@@ -19,12 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-# SELU constants (Klambauer et al. 2017), as in torch.
-SELU_ALPHA = 1.6732632423543772848170429916717
-SELU_SCALE = 1.0507009873554804934193349852946
-_SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
-_GELU_TANH_COEF = 0.044715
-_BIG = 1e10  # |x| beyond which x**2, x**3 would overflow float64 needlessly; results saturate here
+from relukit import formulas as fx
+
+SELU_ALPHA, SELU_SCALE = fx.SELU_ALPHA, fx.SELU_SCALE
 
 
 # ----------------------------------------------------------------------------------------------
@@ -163,176 +156,6 @@ def _ordered(low: str, high: str) -> Callable[..., None]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Reference math
-# ----------------------------------------------------------------------------------------------
-def _sigmoid(x, xp):
-    e = xp.exp(-xp.abs(x))  # never overflows
-    return xp.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
-
-
-def _cases(xp, *conditions_and_values):
-    """``xp.where`` chain: (c1, v1, c2, v2, ..., otherwise) -> value of the first true condition."""
-    *pairs, out = conditions_and_values
-    for condition, value in reversed(list(zip(pairs[::2], pairs[1::2]))):
-        out = xp.where(condition, value, out)
-    return out
-
-
-def _erfc(z, xp):
-    """erfc in pure array-API float64: Maclaurin series of erf for |z| < 2.5, Laplace continued
-    fraction beyond (both to ~1e-14 relative); erfc(-z) = 2 - erfc(z)."""
-    a = xp.abs(z)
-    s = xp.minimum(a, 2.5)
-    term, series = s, s
-    for n in range(1, 60):
-        term = term * (-(s * s)) / n
-        series = series + term / (2 * n + 1)
-    small = 1.0 - series * (2.0 / math.sqrt(math.pi))
-    c = xp.maximum(a, 2.5)
-    tail = c
-    for k in range(60, 0, -1):
-        tail = c + (k / 2.0) / tail
-    large = xp.exp(-(c * c)) / (tail * math.sqrt(math.pi))
-    upper = xp.where(a < 2.5, small, large)
-    return xp.where(z >= 0, upper, 2.0 - upper)
-
-
-def _phi_cdf(x, xp):
-    return 0.5 * _erfc(-x / math.sqrt(2.0), xp)
-
-
-def _relu(x, xp):
-    return xp.where(x <= 0, 0, x)
-
-
-def _hardtanh(x, xp, min_val=-1.0, max_val=1.0):
-    return _cases(xp, x < min_val, min_val, x > max_val, max_val, x)
-
-
-def _hardtanh_codes(x, xp, min_val=-1.0, max_val=1.0):
-    # torch hardtanh_backward: grad passes where min_val < x < max_val. At NaN torch's CPU kernel is
-    # inconsistent (its vectorized body gives 0, its scalar tail passes grad); relukit always gives 0.
-    return (x > min_val) & (x < max_val)
-
-
-def _leaky(x, xp, negative_slope=0.01):
-    # slope 0 gives 0 at -inf (the limit); torch's kernel computes -inf * 0 = NaN there.
-    below = 0.0 if negative_slope == 0 else xp.minimum(x, 0) * negative_slope
-    return xp.where(x < 0, below, x)
-
-
-def _leaky_torch(x, xp, negative_slope=0.01):
-    return xp.where(x > 0, x, x * negative_slope)  # torch leaky_relu: x > 0 ? x : x * slope
-
-
-def _leaky_codes(x, xp, negative_slope=0.01):
-    return x > 0  # torch leaky_relu_backward: x > 0 ? grad : grad * slope
-
-
-def _rectify(x, xp, negative_slope=0.0, max_value=None, threshold=0.0):
-    above = x if max_value is None else xp.minimum(x, max_value)
-    below = 0.0 if negative_slope == 0 else (xp.minimum(x, threshold) - threshold) * negative_slope
-    return xp.where(x <= threshold, below, above)  # NaN is not <= threshold: it stays NaN
-
-
-def _rectify_codes(x, xp, negative_slope=0.0, max_value=None, threshold=0.0):
-    linear = ~(x <= threshold)  # NaN counts as linear, as in torch's relu/threshold backward
-    if max_value is None:
-        return linear
-    clipped = x >= max_value
-    if negative_slope == 0:
-        return linear & ~clipped
-    return xp.astype(linear, xp.uint8) + xp.astype(linear & clipped, xp.uint8)
-
-
-def _rectify_slopes(negative_slope=0.0, max_value=None, threshold=0.0):
-    if max_value is None or negative_slope == 0:
-        return (negative_slope, 1.0)
-    return (negative_slope, 1.0, 0.0)
-
-
-def _elu(x, xp, alpha=1.0, scale=1.0, input_scale=1.0):
-    negative = alpha * xp.expm1(xp.minimum(x, 0) * input_scale)
-    return scale * xp.where(x > 0, x, negative)
-
-
-def _elu_derivative(x, xp, alpha=1.0, scale=1.0, input_scale=1.0):
-    # torch elu_backward takes the negative branch at x == 0.
-    negative = alpha * input_scale * xp.exp(xp.minimum(x, 0) * input_scale)
-    return scale * xp.where(x > 0, 1.0, xp.where(x <= 0, negative, x))
-
-
-def _gelu(x, xp, approximate="none"):
-    bounded = xp.clip(x, -_BIG, _BIG)
-    low_clipped = xp.maximum(x, -_BIG)  # keeps +inf -> +inf, -inf -> 0
-    if approximate == "tanh":
-        inner = _SQRT_2_OVER_PI * (bounded + _GELU_TANH_COEF * bounded**3)
-        return low_clipped * _sigmoid(2.0 * inner, xp)  # 0.5 (1 + tanh u) = sigmoid(2u), no cancellation
-    return low_clipped * _phi_cdf(bounded, xp)
-
-
-def _gelu_derivative(x, xp, approximate="none"):
-    b = xp.clip(x, -_BIG, _BIG)
-    if approximate == "tanh":
-        inner = _SQRT_2_OVER_PI * (b + _GELU_TANH_COEF * b**3)
-        s = _sigmoid(2.0 * inner, xp)
-        d_inner = _SQRT_2_OVER_PI * (1.0 + 3.0 * _GELU_TANH_COEF * b * b)
-        return s + b * 2.0 * s * _sigmoid(-2.0 * inner, xp) * d_inner
-    density = xp.exp(-0.5 * b * b) / math.sqrt(2.0 * math.pi)
-    return _phi_cdf(b, xp) + b * density
-
-
-def _silu(x, xp):
-    return xp.maximum(x, -_BIG) * _sigmoid(x, xp)  # silu(-inf) = 0, not -inf * 0
-
-
-def _silu_derivative(x, xp):
-    s = _sigmoid(x, xp)
-    finite_x = xp.where(xp.isinf(x), 0.0, x)  # the x (1 - s) term vanishes at +-inf
-    return s * (1.0 + finite_x * _sigmoid(-x, xp))
-
-
-def _mish_parts(x, xp):
-    # Single exponential: with n = e^x, tanh(softplus(x)) = n(n+2) / (n(n+2) + 2) (Misra 2019).
-    # n is formed as q q, q = e^(x/2): see _mish. relukit._ops.mish compiles this same code for float32.
-    q = xp.exp(xp.minimum(x, 40.0) * 0.5)
-    n = q * q
-    w = n * (n + 2.0)
-    return q, n, w, w / (w + 2.0)
-
-
-def _mish(x, xp):
-    # x < 0: x t = (x q) (q r), r = (n+2) / (w+2), so that where n = e^x is subnormal in float32
-    # (x < -87) the product is still rounded once, not built from a subnormal factor.
-    q, n, w, t = _mish_parts(x, xp)
-    negative = (xp.clip(x, -_BIG, 0.0) * q) * (q * ((n + 2.0) / (w + 2.0)))
-    return xp.where(x < 0, negative, xp.maximum(x, -_BIG) * t)
-
-
-def _mish_derivative(x, xp):
-    # d/dx = tanh(sp) + x sech^2(sp) sigmoid(x), and sech^2(sp) sigmoid(x) = 4 n (n+1) / (w+2)^2.
-    _, n, w, t = _mish_parts(x, xp)
-    b = xp.clip(x, -_BIG, _BIG)
-    return xp.where(x > 40.0, 1.0, t + 4.0 * b * n * (n + 1.0) / ((w + 2.0) * (w + 2.0)))
-
-
-def _softplus(x, xp, beta=1.0, threshold=20.0):
-    bx = x * beta
-    smooth = (xp.maximum(bx, 0) + xp.log1p(xp.exp(-xp.abs(bx)))) / beta
-    return xp.where(bx > threshold, x, smooth)
-
-
-def _softplus_derivative(x, xp, beta=1.0, threshold=20.0):
-    bx = x * beta
-    return xp.where(bx > threshold, 1.0, _sigmoid(bx, xp))
-
-
-def prelu_weight_derivative(x, xp):
-    """d prelu / d weight, elementwise (before the reduction over non-channel axes)."""
-    return xp.where(x > 0, 0.0, x)
-
-
-# ----------------------------------------------------------------------------------------------
 # The catalog
 # ----------------------------------------------------------------------------------------------
 _SLOPE = Param("negative_slope", 0.01)
@@ -343,7 +166,7 @@ MEMBERS: tuple[Activation, ...] = (
         r"\max(0, x)",
         r"1 \text{ if } x > 0 \text{ else } 0",
         module="ReLU",
-        forward=_relu,
+        forward=fx.relu,
         codes=lambda x, xp: ~(x <= 0),  # torch threshold_backward(grad, y, 0): NaN passes
         slopes=lambda: (0.0, 1.0),
         torch_formula=lambda x, xp: xp.where(x < 0, 0, x),  # clamp_min(x, 0): -0.0 and NaN pass
@@ -358,8 +181,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"\min(\max(0, x), 6)",
         r"1 \text{ if } 0 < x < 6 \text{ else } 0",
         module="ReLU6",
-        forward=lambda x, xp: _hardtanh(x, xp, 0, 6),
-        codes=lambda x, xp: _hardtanh_codes(x, xp, 0, 6),
+        forward=lambda x, xp: fx.hardtanh(x, xp, 0, 6),
+        codes=lambda x, xp: fx.hardtanh_codes(x, xp, 0, 6),
         slopes=lambda: (0.0, 1.0),
         keeps_integers=lambda: True,
         torch_op="relu6",
@@ -372,8 +195,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"\min(\max(x, a), b)",
         r"1 \text{ if } a < x < b \text{ else } 0",
         module="Hardtanh",
-        forward=_hardtanh,
-        codes=_hardtanh_codes,
+        forward=fx.hardtanh,
+        codes=fx.hardtanh_codes,
         params=(Param("min_val", -1.0), Param("max_val", 1.0)),
         slopes=lambda **p: (0.0, 1.0),
         keeps_integers=lambda min_val, max_val: _integral(min_val, max_val),
@@ -402,9 +225,9 @@ MEMBERS: tuple[Activation, ...] = (
         r"\min(x, m) \text{ if } x > t \text{ else } s (x - t)",
         r"1 \text{ if } t < x < m;\ 0 \text{ if } x \ge m > t;\ s \text{ if } x \le t",
         module="Rectify",
-        forward=_rectify,
-        codes=_rectify_codes,
-        slopes=_rectify_slopes,
+        forward=fx.rectify,
+        codes=fx.rectify_codes,
+        slopes=fx.rectify_slopes,
         params=(
             Param("negative_slope", 0.0, non_negative),
             Param("max_value", None, optional_non_negative),
@@ -418,9 +241,9 @@ MEMBERS: tuple[Activation, ...] = (
         r"x \text{ if } x \ge 0 \text{ else } s x",
         r"1 \text{ if } x > 0 \text{ else } s",
         module="LeakyReLU",
-        forward=_leaky,
-        codes=_leaky_codes,
-        torch_formula=_leaky_torch,
+        forward=fx.leaky,
+        codes=fx.leaky_codes,
+        torch_formula=fx.leaky_torch,
         params=(_SLOPE,),
         slopes=lambda negative_slope: (negative_slope, 1.0),
         aliases=("leaky", "leakyrelu", "lrelu"),
@@ -435,9 +258,9 @@ MEMBERS: tuple[Activation, ...] = (
         r"x \text{ if } x \ge 0 \text{ else } \frac{l+u}{2} x",
         r"1 \text{ if } x > 0 \text{ else } \frac{l+u}{2}",
         module="RReLU",
-        forward=lambda x, xp, lower, upper: _leaky(x, xp, (lower + upper) / 2),
-        codes=lambda x, xp, lower, upper: _leaky_codes(x, xp),
-        torch_formula=lambda x, xp, lower, upper: _leaky_torch(x, xp, (lower + upper) / 2),
+        forward=lambda x, xp, lower, upper: fx.leaky(x, xp, (lower + upper) / 2),
+        codes=lambda x, xp, lower, upper: fx.leaky_codes(x, xp),
+        torch_formula=lambda x, xp, lower, upper: fx.leaky_torch(x, xp, (lower + upper) / 2),
         slopes=lambda lower, upper: ((lower + upper) / 2, 1.0),
         params=(Param("lower", 1.0 / 8), Param("upper", 1.0 / 3)),
         validate=_ordered("lower", "upper"),
@@ -464,8 +287,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"x \text{ if } x > 0 \text{ else } \alpha (e^x - 1)",
         r"1 \text{ if } x > 0 \text{ else } \alpha e^x",
         module="ELU",
-        forward=_elu,
-        derivative=_elu_derivative,
+        forward=fx.elu,
+        derivative=fx.elu_derivative,
         params=(Param("alpha", 1.0),),
         torch_op="elu",
         torch_inplace=True,
@@ -477,8 +300,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"\max(0, x) + \min(0, \alpha (e^{x/\alpha} - 1))",
         r"1 \text{ if } x > 0 \text{ else } e^{x/\alpha}",
         module="CELU",
-        forward=lambda x, xp, alpha: _elu(x, xp, alpha, 1.0, 1.0 / alpha),
-        derivative=lambda x, xp, alpha: _elu_derivative(x, xp, alpha, 1.0, 1.0 / alpha),
+        forward=lambda x, xp, alpha: fx.elu(x, xp, alpha, 1.0, 1.0 / alpha),
+        derivative=lambda x, xp, alpha: fx.elu_derivative(x, xp, alpha, 1.0, 1.0 / alpha),
         params=(Param("alpha", 1.0, nonzero),),
         torch_op="celu",
         torch_inplace=True,
@@ -490,8 +313,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"\lambda (x \text{ if } x > 0 \text{ else } \alpha (e^x - 1))",
         r"\lambda (1 \text{ if } x > 0 \text{ else } \alpha e^x)",
         module="SELU",
-        forward=lambda x, xp: _elu(x, xp, SELU_ALPHA, SELU_SCALE),
-        derivative=lambda x, xp: _elu_derivative(x, xp, SELU_ALPHA, SELU_SCALE),
+        forward=lambda x, xp: fx.elu(x, xp, SELU_ALPHA, SELU_SCALE),
+        derivative=lambda x, xp: fx.elu_derivative(x, xp, SELU_ALPHA, SELU_SCALE),
         torch_op="selu",
         torch_inplace=True,
         reference="Klambauer, Unterthiner, Mayr & Hochreiter 2017",
@@ -502,8 +325,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"x \Phi(x)",
         r"\Phi(x) + x \varphi(x)",
         module="GELU",
-        forward=_gelu,
-        derivative=_gelu_derivative,
+        forward=fx.gelu,
+        derivative=fx.gelu_derivative,
         params=(Param("approximate", "none", gelu_approximation),),
         torch_op="gelu",
         reference="Hendrycks & Gimpel 2016",
@@ -514,8 +337,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"x \sigma(x)",
         r"\sigma(x) (1 + x (1 - \sigma(x)))",
         module="SiLU",
-        forward=_silu,
-        derivative=_silu_derivative,
+        forward=fx.silu,
+        derivative=fx.silu_derivative,
         aliases=("swish",),
         torch_op="silu",
         torch_inplace=True,
@@ -527,8 +350,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"x \tanh(\operatorname{softplus}(x))",
         r"\tanh(\operatorname{sp}(x)) + x \operatorname{sech}^2(\operatorname{sp}(x)) \sigma(x)",
         module="Mish",
-        forward=_mish,
-        derivative=_mish_derivative,
+        forward=fx.mish,
+        derivative=fx.mish_derivative,
         torch_op="mish",
         torch_inplace=True,
         reference="Misra 2019 (arXiv:1908.08681)",
@@ -539,8 +362,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"\frac{1}{\beta} \log(1 + e^{\beta x})",
         r"\sigma(\beta x)",
         module="Softplus",
-        forward=_softplus,
-        derivative=_softplus_derivative,
+        forward=fx.softplus,
+        derivative=fx.softplus_derivative,
         params=(Param("beta", 1.0, positive), Param("threshold", 20.0)),
         torch_op="softplus",
         reference="Dugas et al. 2001",

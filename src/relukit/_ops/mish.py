@@ -3,7 +3,7 @@
 .. math:: \\operatorname{mish}(x) = x \\tanh(\\operatorname{softplus}(x)) = x \\frac{n (n + 2)}{n (n + 2) + 2},
    \\qquad n = e^{x}
 
-(Misra 2019, arXiv:1908.08681; ``catalog._mish``). torch's ``F.mish`` evaluates exp, log1p and tanh
+(Misra 2019, arXiv:1908.08681; ``formulas.mish``). torch's ``F.mish`` evaluates exp, log1p and tanh
 and its backward sigmoid, softplus and tanh again; the fused loops here evaluate one exponential each way
 and read and write every element once (``relukit._ops.fused``).
 
