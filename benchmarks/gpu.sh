@@ -12,7 +12,7 @@
 # i.e. .whl/array_api_compat-1.16.0-py3-none-any.whl and
 #      .whl/numpy-2.4.6-cp312-cp312-manylinux_2_27_x86_64.manylinux_2_28_x86_64.whl
 # (numpy is installed only if the machine lacks it). Results: stdout, and JSON under $OUT when set.
-# With the device tool: command "bash benchmarks/gpu.sh", carry [".whl"], timeout_s 280.
+# Copy .whl/ along with the working tree to the GPU machine; the whole run needs under 280 s.
 # Check the script itself without a GPU first (CPU, tiny sizes, Triton interpreter, ~15 s):
 #   TRITON_INTERPRET=1 PYTHONPATH=src .venv/bin/python benchmarks/gpu_bench.py --dry-run
 set -euo pipefail
