@@ -33,7 +33,7 @@ LINKS = {
     "scardapane2017": "https://arxiv.org/abs/1707.04035",
 }
 
-# Published numbers the studies echo (from /work/shared/REFERENCES.md), with their caveats.
+# Published numbers the studies echo (from the papers linked above), with their caveats.
 XU2015 = {
     "caption": "Xu et al. 2015, Network in Network on CIFAR, test error (CIFAR-10 / CIFAR-100) [unverified except "
     "RReLU]",
