@@ -79,7 +79,7 @@ def test_get_activation_names_and_aliases():
     leaky = relukit.get_activation("leaky", negative_slope=0.3)
     assert type(leaky) is rnn.LeakyReLU and leaky.negative_slope == 0.3
     assert {"relu", "relu6", "swish", "leaky", "mish", "rectify"} <= set(relukit.available_activations())
-    with pytest.raises(ValueError, match="unknown activation 'tanhh'; available: .*mish"):
+    with pytest.raises(ValueError, match="get_activation: unknown activation 'tanhh'; available: .*mish"):
         relukit.get_activation("tanhh")
 
 
@@ -118,7 +118,7 @@ def test_convert_by_name_class_and_factory_with_filters():
     assert type(net[1]) is nn.Tanh
     with pytest.raises(TypeError, match="convert: to must be a name"):
         relukit.convert(net, 3)
-    with pytest.raises(ValueError, match="unknown activation 'nope'"):
+    with pytest.raises(ValueError, match="convert: unknown activation 'nope'"):
         relukit.convert(net, "nope")
 
 
@@ -137,8 +137,14 @@ def test_param_groups_exclude_prelu_slopes():
     assert {id(p) for p in no_decay["params"]} == {id(net[1].weight), id(net[3].weight)}
     assert len(decay["params"]) == 4
     torch.optim.AdamW([decay, no_decay])
-    with pytest.raises(ValueError, match="param_groups: weight_decay must be a number >= 0, got -1"):
-        relukit.param_groups(net, -1)
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match=f"param_groups: weight_decay must be a finite number >= 0, got {bad}"):
+            relukit.param_groups(net, bad)
+    for bad in ("0.1", True, None):
+        with pytest.raises(TypeError, match="param_groups: weight_decay must be a number"):
+            relukit.param_groups(net, bad)
+    with pytest.raises(TypeError, match="param_groups: model must be an nn.Module, got str"):
+        relukit.param_groups("net", 0.1)
 
 
 def test_convert_to_kaf_infers_units_from_the_layer_before():

@@ -26,7 +26,7 @@ _EXTRA: dict[str, Callable[..., nn.Module]] = {"kaf": KAF, "kaf2d": KAF2D}
 _NEEDS_PREVIOUS = {"kaf", "kaf2d"}
 
 
-def _resolve(name: str) -> tuple[str, Callable[..., nn.Module]]:
+def _resolve(name: str, fn: str = "get_activation") -> tuple[str, Callable[..., nn.Module]]:
     key = str(name).lower().replace("-", "_")
     if key in _EXTRA:
         return key, _EXTRA[key]
@@ -34,7 +34,7 @@ def _resolve(name: str) -> tuple[str, Callable[..., nn.Module]]:
         entry = catalog.lookup(key)
     except ValueError:
         raise ValueError(
-            f"get_activation: unknown activation {name!r}; available: {', '.join(available_activations())}"
+            f"{fn}: unknown activation {name!r}; available: {', '.join(available_activations())}"
         ) from None
     return entry.name, getattr(rnn, entry.module)
 
@@ -54,7 +54,7 @@ def get_activation(name: str, **kwargs: Any) -> nn.Module:
 def _as_factory(to: str | type[nn.Module] | Factory) -> Callable[[nn.Module, nn.Module | None], nn.Module]:
     """A ``(old module, the layer before it) -> new module`` maker."""
     if isinstance(to, str):
-        name, factory = _resolve(to)  # fails early on unknown names
+        name, factory = _resolve(to, "convert")  # fails early on unknown names
 
         def from_name(old: nn.Module, previous: nn.Module | None = None) -> nn.Module:
             if rnn.activation_name(old) == name and name in catalog.BY_NAME:
@@ -150,8 +150,12 @@ def lean(model: nn.Module) -> nn.Module:
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Optimizer groups: PReLU slopes (torch's or relukit's, and any tagged parameter) get no decay."""
-    if not isinstance(weight_decay, (int, float)) or weight_decay < 0:
-        raise ValueError(f"param_groups: weight_decay must be a number >= 0, got {weight_decay!r}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"param_groups: model must be an nn.Module, got {type(model).__name__}")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)):
+        raise TypeError(f"param_groups: weight_decay must be a number, got {weight_decay!r}")
+    if not weight_decay >= 0 or weight_decay == float("inf"):
+        raise ValueError(f"param_groups: weight_decay must be a finite number >= 0, got {weight_decay!r}")
     exempt: set[int] = set()
     for module in model.modules():
         if isinstance(module, nn.PReLU):
