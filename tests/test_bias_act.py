@@ -44,7 +44,9 @@ def test_bias_act_without_grad_and_errors():
         rf.bias_act(x, bias, dim=2)
     with pytest.raises(TypeError, match=r"bias_act: bias must match input \(torch.float32 on cpu\), got torch.float64"):
         rf.bias_act(x, bias.double())
-    with pytest.raises(ValueError, match="unknown activation 'nope'"):
+    with pytest.raises(TypeError, match="bias_act: dim must be an int, got 1.0"):
+        rf.bias_act(x, bias, dim=1.0)
+    with pytest.raises(ValueError, match="bias_act: unknown activation 'nope'"):
         rf.bias_act(x, bias, "nope")
     with pytest.raises(TypeError, match="bias_act: unexpected argument"):
         rf.bias_act(x, bias, "relu", negative_slope=0.1)

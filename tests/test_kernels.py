@@ -222,8 +222,16 @@ def test_errors_name_function_argument_and_value(monkeypatch):
         K.forward("gelu", torch.ones(3))
     with pytest.raises(TypeError, match="x must be float32, float16 or bfloat16, got torch.float64"):
         K.forward("relu", torch.ones(3, dtype=torch.float64))
-    with pytest.raises(ValueError, match="codes must be 1 packed uint8 bytes for 3 elements"):
+    with pytest.raises(
+        ValueError, match="relukit.kernels.backward: codes must be 1 packed bytes for 3 elements, got 2"
+    ):
         K.backward("relu", torch.ones(3), torch.zeros(2, dtype=torch.uint8))
+    with pytest.raises(
+        TypeError, match="relukit.kernels.backward: codes must be a torch.uint8 tensor, got torch.int64"
+    ):
+        K.backward("relu", torch.ones(3), torch.zeros(1, dtype=torch.int64))
+    with pytest.raises(ValueError, match="relukit.kernels.forward: unknown activation 'nope'"):
+        K.forward("nope", torch.ones(3))
     with pytest.raises(ValueError, match=r"bias must be 1-D with input.shape\[1\] = 4 entries, got shape \(3,\)"):
         K.bias_act("relu", torch.ones(2, 4), torch.ones(3), dim=1)
     monkeypatch.setenv("TRITON_INTERPRET", "0")

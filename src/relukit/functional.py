@@ -175,7 +175,9 @@ def check_bias(fn: str, input: torch.Tensor, bias: Any, dim: int) -> None:
     """A 1-D bias with input.shape[dim] entries, input's dtype and device (clear errors otherwise)."""
     if not isinstance(bias, torch.Tensor):
         raise TypeError(f"{fn}: bias must be a torch.Tensor, got {type(bias).__name__}")
-    if isinstance(dim, bool) or not isinstance(dim, int) or not -input.ndim <= dim < input.ndim:
+    if isinstance(dim, bool) or not isinstance(dim, int):
+        raise TypeError(f"{fn}: dim must be an int, got {dim!r}")
+    if not -input.ndim <= dim < input.ndim:
         raise ValueError(f"{fn}: dim must be an int in [{-input.ndim}, {input.ndim - 1}], got {dim!r}")
     if bias.ndim != 1 or bias.shape[0] != input.shape[dim]:
         expected = f"1-D with input.shape[{dim}] = {input.shape[dim]} entries"
@@ -203,7 +205,10 @@ def bias_act(
     fn = "bias_act"
     if not isinstance(input, torch.Tensor):
         raise TypeError(f"{fn}: input must be a torch.Tensor, got {type(input).__name__}")
-    entry = catalog.lookup(name)
+    try:
+        entry = catalog.lookup(name)
+    except ValueError as error:
+        raise ValueError(f"{fn}: {error}") from None
     if entry.name == "prelu":
         raise ValueError(f"{fn}: prelu takes a weight tensor; use relukit.functional.prelu(input + bias, weight)")
     bound = entry.bind(fn, params)

@@ -39,7 +39,10 @@ __all__ = ["forward", "backward", "bias_act", "source", "SUPPORTED_DTYPES"]
 
 
 def _entry(fn: str, name: str) -> catalog.Activation:
-    entry = catalog.lookup(name)
+    try:
+        entry = catalog.lookup(name)
+    except ValueError as error:
+        raise ValueError(f"{fn}: {error}") from None
     if not entry.piecewise_linear:
         members = ", ".join(m.name for m in catalog.MEMBERS if m.piecewise_linear)
         raise ValueError(f"{fn}: name must be a piecewise-linear member ({members}), got {name!r}")
@@ -70,9 +73,13 @@ def backward(name: str, grad: torch.Tensor, codes: torch.Tensor, **params: Any) 
     bound = entry.bind(fn, params)
     _check(fn, "grad", grad)
     expected = packing.packed_size(grad.numel(), entry.code_bits(**bound))
-    if not isinstance(codes, torch.Tensor) or codes.dtype != torch.uint8 or codes.numel() != expected:
+    if not isinstance(codes, torch.Tensor) or codes.dtype != torch.uint8:
         given = codes.dtype if isinstance(codes, torch.Tensor) else type(codes).__name__
-        raise ValueError(f"{fn}: codes must be {expected} packed uint8 bytes for {grad.numel()} elements, got {given}")
+        raise TypeError(f"{fn}: codes must be a torch.uint8 tensor, got {given}")
+    if codes.numel() != expected:
+        raise ValueError(
+            f"{fn}: codes must be {expected} packed bytes for {grad.numel()} elements, got {codes.numel()}"
+        )
     if codes.device != grad.device:
         raise ValueError(f"{fn}: codes must be on {grad.device}, got {codes.device}")
     return ops.backward(grad, codes, *backward_args(entry, bound))
