@@ -193,6 +193,10 @@ def test_wrong_parameter_types():
         ra.threshold(1.0)
     with pytest.raises(TypeError, match="relu: got an unexpected keyword argument 'slope'"):
         ra.relu(1.0, slope=2)
+    with pytest.raises(TypeError, match="prelu: channel_axis must be an int, got 1.5"):
+        ra.prelu(np.ones((2, 3)), np.ones(3), 1.5)
+    with pytest.raises(TypeError, match="prelu_weight_derivative: weight must be a real number or a real array"):
+        ra.prelu_weight_derivative(np.ones((2, 3)), "a")
 
 
 def test_every_member_is_exercised():

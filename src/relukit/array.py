@@ -106,11 +106,15 @@ def derivative_from_codes(entry: Activation, x: Any, xp: Any, params: dict[str, 
 
 def _channel_weight(fn: str, x: Any, xp: Any, weight: Any, channel_axis: int) -> Any:
     """The prelu weight reshaped to broadcast along ``channel_axis`` of x."""
+    if isinstance(channel_axis, bool) or not isinstance(channel_axis, int):
+        raise TypeError(f"{fn}: channel_axis must be an int, got {channel_axis!r}")
     if isinstance(weight, (int, float)) and not isinstance(weight, bool):
         weight = catalog.finite(fn, "weight", weight)
         return xp.asarray(weight, dtype=x.dtype, device=array_api_compat.device(x))
     if not hasattr(weight, "shape"):
         weight = np.asarray(weight)
+        if weight.dtype.kind not in "iuf":
+            raise TypeError(f"{fn}: weight must be a real number or a real array, got {weight.dtype}")
     weight = xp.asarray(weight, dtype=x.dtype, device=array_api_compat.device(x))
     size = 1
     for dim in weight.shape:
