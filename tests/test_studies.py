@@ -103,7 +103,8 @@ def test_compare_saved_bytes_match_hand_counts(deterministic):
 
 
 def test_derive_seed_is_stable_and_order_free():
-    assert _common.derive_seed(0, "compare", "relu", 1) == _common.derive_seed(0, "compare", "relu", 1)
+    # pinned: the same study seed and names give the same run seed in every process and on every machine
+    assert _common.derive_seed(0, "compare", "relu", 1) == 3625304920
     assert len({_common.derive_seed(s, "x", k) for s in range(3) for k in "abc"}) == 9
 
 
@@ -127,7 +128,7 @@ def test_vanishing_sigmoid_vanishes_relu_does_not(deterministic):
     assert relu["at_init"]["verdict"] == "ok" and 0.1 < relu["at_init"]["first_to_last_ratio"] < 10
     norms = sigmoid["at_init"]["layer_norms"]
     assert norms[0] == pytest.approx(sigmoid["at_init"]["first_to_last_ratio"] * norms[-1], rel=1e-9)
-    assert ("kaf" in result["activations"]) == _common.kaf_available()
+    assert "kaf" in result["activations"]
 
 
 def test_dying_counts_dead_units_and_revives_them(deterministic):

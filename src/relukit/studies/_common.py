@@ -5,10 +5,8 @@ Nothing here prints or draws.
 
 from __future__ import annotations
 
-import contextlib
-import importlib
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
 import numpy as np
@@ -35,18 +33,6 @@ def derive_seed(seed: int, *keys: Any) -> int:
     """A seed for one run, fixed by the study seed and the run's names (not by its position in a list)."""
     entropy = [int(seed)] + [zlib.crc32(str(key).encode()) for key in keys]
     return int(np.random.SeedSequence(entropy).generate_state(1)[0])
-
-
-def kaf_available() -> bool:
-    """True when the registry knows "kaf" (importing relukit.kaf first, in case it registers itself)."""
-    with contextlib.suppress(ModuleNotFoundError):
-        importlib.import_module("relukit.kaf")
-    return "kaf" in relukit.available_activations()
-
-
-def with_kaf(names: Sequence[str]) -> list[str]:
-    """The configured activation names; ``"kaf"`` is dropped when relukit has no KAF module."""
-    return [name for name in names if name != "kaf" or kaf_available()]
 
 
 def make_activation(name: str, width: int, *, conv: bool = False) -> nn.Module:

@@ -98,7 +98,7 @@ def run(config: dict, *, seed: int, device: str = "cpu", progress=_common.no_pro
     batch = (train[0][: config["batch_size"]], train[1][: config["batch_size"]])
     _warm_up(dataset, config, train)
     activations, timing = {}, {}
-    for name in _common.with_kaf(config["activations"]):
+    for name in config["activations"]:
         runs, seconds = [], []
         for index in range(config["seeds"]):
             result, epoch_seconds = _one_run(

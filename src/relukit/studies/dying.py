@@ -97,7 +97,7 @@ def run(config: dict, *, seed: int, device: str = "cpu", progress=_common.no_pro
     train = _common.tensors(*dataset.flat("train"), device)
     test = _common.tensors(*dataset.flat("test"), device)
     activations = {}
-    for name in _common.with_kaf(config["activations"]):
+    for name in config["activations"]:
         run_seed = _common.derive_seed(seed, KEY, name)
         model = _new_model(config, name, run_seed, dataset, device)
         losses, scans = _fit(model, config, train, config["lr"], config["epochs"], run_seed, progress, name)

@@ -85,7 +85,7 @@ def run(config: dict, *, seed: int, device: str = "cpu", progress=_common.no_pro
     dataset = data.load(config.get("data"))
     train = _common.tensors(*dataset.flat("train"), device)
     test = _common.tensors(*dataset.flat("test"), device)
-    names = _common.with_kaf([spec["name"] for spec in config["activations"]])
+    names = [spec["name"] for spec in config["activations"]]
     activations = {
         spec["name"]: _run_one(
             config, spec, _common.derive_seed(seed, KEY, spec["name"]), train, test, dataset.num_classes, progress
