@@ -71,7 +71,8 @@ def _stock(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], i
         if training:
             return F.rrelu(x, training=True, inplace=inplace, **params)
         # torch's eval rrelu is leaky_relu with the mean slope; calling it directly exports as LeakyRelu
-        return F.leaky_relu(x, (params["lower"] + params["upper"]) / 2, inplace=inplace)
+        negative_slope, _ = entry.slopes(**params)  # the catalog's mean slope (lower + upper) / 2
+        return F.leaky_relu(x, negative_slope, inplace=inplace)
     if entry.torch_op is None or (entry.name in _EXPORT_AS_FORMULA and _exporting()):
         return entry.forward(x, _piecewise.xp_torch, **params)
     if entry.torch_inplace:
