@@ -9,7 +9,7 @@ TEST_STAMP := $(VENV)/.installed-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	# torch first, pinned: on these machines this is the CPU build on disk (a bare `torch` pulls CUDA).
+	# torch first, pinned, so that the CPU build from the configured index is used (a bare `torch` pulls CUDA).
 	$(BIN)/python -m pip install -q torch==2.13.0
 
 $(STAMP): $(BIN)/python pyproject.toml
