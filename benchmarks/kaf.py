@@ -15,6 +15,7 @@ import time
 
 import torch
 
+from relukit.diagnostics import SavedTensorMeter
 from relukit.kaf import KAF, KAF2D
 
 
@@ -30,17 +31,10 @@ def naive_kaf2d(x, alpha, d, gamma, channel_axis):
     return (k1 * k2 * alpha).sum((-2, -1)).movedim(-1, channel_axis)
 
 
-def saved_bytes(fn):
-    storages = {}
-
-    def pack(t):
-        if t.grad_fn is not None or not t.is_leaf:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+def saved_bytes(fn, x0):
+    with SavedTensorMeter(ignore=[x0]) as meter:  # x0 is alive anyway; parameters are left out
         fn()
-    return sum(storages.values())
+    return meter.saved_bytes
 
 
 def median_time(fn, repeats):
@@ -83,8 +77,8 @@ def main(argv=None):
 
         weight.requires_grad_()
         input_bytes = x0.numel() * x0.element_size()
-        saved_ours = saved_bytes(lambda: module(x0 * weight))  # x0 * weight: a non-leaf input
-        saved_naive = saved_bytes(lambda: naive(x0 * weight, module.alpha, module.dictionary, module.gamma, axis))
+        saved_ours = saved_bytes(lambda: module(x0 * weight), x0)  # x0 * weight: a non-leaf input
+        saved_naive = saved_bytes(lambda: naive(x0 * weight, module.alpha, module.dictionary, module.gamma, axis), x0)
         t_ours, t_naive = median_time(ours, args.repeats), median_time(textbook, args.repeats)
         print(
             f"| {label} | {tuple(shape)} | {saved_ours / input_bytes:.2f}x | {saved_naive / input_bytes:.2f}x "

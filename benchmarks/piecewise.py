@@ -63,7 +63,8 @@ def main() -> None:
                     times[key].append(time.perf_counter() - start)
             t_ours, t_stock = statistics.median(times["ours"]), statistics.median(times["stock"])
             ratio = saved(ours, x) / saved(stock, x)
-            print(f"{name:<12} 2^{log2:<4} {t_ours * 1e3:11.2f} {t_stock * 1e3:9.2f} {t_ours / t_stock:10.2f} {ratio:11.4f}")
+            times_ms = f"{t_ours * 1e3:11.2f} {t_stock * 1e3:9.2f}"
+            print(f"{name:<12} 2^{log2:<4} {times_ms} {t_ours / t_stock:10.2f} {ratio:11.4f}")
 
 
 if __name__ == "__main__":

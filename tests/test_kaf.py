@@ -14,6 +14,7 @@ import relukit.array as ra
 import relukit.functional as rf
 from relukit import kafmath
 from relukit._ops import kaf as kaf_ops
+from relukit.diagnostics import SavedTensorMeter
 from relukit.kaf import KAF, KAF2D, fit_error, infer_kaf, kaf2d
 
 SCALAR_KERNELS = {
@@ -54,18 +55,11 @@ def naive_kaf(x, alpha, d, gamma):
     return (torch.exp(-gamma * (x.unsqueeze(-1) - d) ** 2) * alpha).sum(-1)
 
 
-def saved_bytes(fn, *args):
-    """Bytes autograd keeps for backward: each storage once, leaves (parameters, buffers) left out."""
-    storages = {}
-
-    def pack(t):
-        if t.grad_fn is not None or not t.is_leaf:
-            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
-        return t
-
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-        out = fn(*args)
-    return sum(storages.values()), out
+def saved_bytes(fn, *, ignore):
+    """(bytes autograd keeps for backward, fn's output): SavedTensorMeter, ``ignore`` alive anyway."""
+    with SavedTensorMeter(ignore=ignore) as meter:
+        out = fn()
+    return meter.saved_bytes, out
 
 
 RNG = np.random.default_rng(0)
@@ -172,10 +166,10 @@ def test_saves_only_the_input_where_naive_saves_the_kernel_tensor(make):
     linear, act = nn.Linear(64, 512), make()
     inp = torch.randn(256, 64)
     input_bytes = 256 * 512 * 4
-    ours, _ = saved_bytes(lambda: act(linear(inp)))
+    ours, _ = saved_bytes(lambda: act(linear(inp)), ignore=[inp])
     assert ours <= 2 * input_bytes
     if isinstance(act, KAF):
-        naive, y_naive = saved_bytes(lambda: naive_kaf(linear(inp), act.alpha, act.dictionary, act.gamma))
+        naive, y_naive = saved_bytes(lambda: naive_kaf(linear(inp), act.alpha, act.dictionary, act.gamma), ignore=[inp])
         torch.testing.assert_close(act(linear(inp)), y_naive, rtol=1e-5, atol=1e-5)
         assert naive >= act.D * input_bytes  # measured: 40x (the distances and the kernel, D=20 each)
         assert naive / ours >= 20

@@ -109,22 +109,13 @@ def medians(fns: dict[str, Callable[[], Any]], device: str, warmup: int, repeats
 
 
 def saved_bytes(fn: Callable[[Any], Any], x: Any) -> int:
-    """Bytes autograd keeps for backward of ``fn`` at a non-leaf input like x: each storage once,
-    leaf tensors that require grad (parameters, inputs) left out."""
-    import torch
-
-    storages: dict[int, int] = {}
-
-    def pack(t):
-        if not (t.is_leaf and t.requires_grad):
-            storage = t.untyped_storage()
-            storages[storage.data_ptr()] = storage.nbytes()
-        return t
+    """Bytes autograd keeps for backward of ``fn`` at a non-leaf input like x (``SavedTensorMeter``)."""
+    from relukit.diagnostics import SavedTensorMeter
 
     hidden = x.detach().clone().requires_grad_() * 1.0
-    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+    with SavedTensorMeter() as meter:
         fn(hidden)
-    return sum(storages.values())
+    return meter.saved_bytes
 
 
 def _implementations(name: str, params: dict, use_compile: bool) -> dict[str, Callable]:
