@@ -116,7 +116,7 @@ class Namespace:
         return Expr(f"({_text(x)}).to({target})", dtype)
 
     def __getattr__(self, name):
-        raise NotImplementedError(f"relukit.kernels: the kernel generator has no xp.{name} (add it to codegen.py)")
+        raise AttributeError(f"relukit.kernels: the kernel generator has no xp.{name} (add it to codegen.py)")
 
 
 def forward_expressions(entry: catalog.Activation, params: dict[str, Any]) -> tuple[str, str]:
