@@ -195,3 +195,16 @@ def test_eager_route_is_for_plain_tensors_outside_tracers_and_transforms():
     torch.func.grad(lambda t: seen.append(eager(t)) or t.sum())(x)
     make_fx(lambda t: seen.append(eager(t)) or t * 2)(x)
     assert seen == [False, False, False]
+
+
+@pytest.mark.parametrize("name", ["relu", "leaky_relu", "hardtanh"])
+def test_large_outputs_allocated_by_relukit_stay_bit_identical(name):
+    # >= 32 MiB: forward and backward write into relukit-allocated (huge-page advised) outputs
+    torch.manual_seed(0)
+    x = (torch.randn(2**23 + 5) * 3).requires_grad_()
+    grad = torch.randn(2**23 + 5)
+    ours = getattr(rf, name)(x)
+    (g_ours,) = torch.autograd.grad(ours, x, grad)
+    stock = getattr(F, name)(x)
+    (g_stock,) = torch.autograd.grad(stock, x, grad)
+    assert torch.equal(ours, stock) and torch.equal(g_ours, g_stock)

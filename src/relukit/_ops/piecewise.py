@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from relukit import catalog
 from relukit._ops import packing
+from relukit._ops.fused import empty_output
 
 _aten = torch.ops.aten
 
@@ -66,6 +67,26 @@ def fused(*tensors: torch.Tensor) -> bool:
 _NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16)
 
 
+# torch's own ops in their out= form, so that relukit allocates the output (``empty_output``: huge pages
+# for large CPU blocks, whose page faults otherwise cost more than the op). Same kernels, same values.
+_OUT_FORMS = {
+    "relu": lambda x, p, out: torch.clamp_min(x, 0, out=out),  # torch.relu is clamp_min(x, 0)
+    "relu6": lambda x, p, out: _aten.hardtanh.out(x, 0.0, 6.0, out=out),
+    "hardtanh": lambda x, p, out: _aten.hardtanh.out(x, p["min_val"], p["max_val"], out=out),
+    "threshold": lambda x, p, out: _aten.threshold.out(x, p["threshold"], p["value"], out=out),
+    "leaky_relu": lambda x, p, out: _aten.leaky_relu.out(x, p["negative_slope"], out=out),
+    "rrelu": lambda x, p, out: _aten.leaky_relu.out(x, catalog.BY_NAME["rrelu"].slopes(**p)[0], out=out),
+}
+
+
+def values(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+    """The lean forward's output (no autograd here): torch's op, in its out= form on CPU."""
+    out_form = _OUT_FORMS.get(entry.name)
+    if out_form is not None and x.device.type == "cpu":
+        return out_form(x, params, empty_output(x))
+    return stock_forward(entry, x, params)
+
+
 def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
     """torch's own op where there is one, else the catalog formula on torch tensors."""
     if entry.torch_op is None:
@@ -81,7 +102,7 @@ def forward_impl(
     """(y, packed codes): the fused kernels where they apply, else torch's op and a packing pass."""
     if fused(x):
         return _kernel_ops().launch_forward(entry, params, x)
-    y = stock_forward(entry, x, params)
+    y = values(entry, x, params)
     bits = entry.code_bits(**params)
     if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
         codes_of = lambda chunk: entry.codes(chunk, xp_numpy, **params)
@@ -109,9 +130,9 @@ def backward_impl(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float],
     bits = 1 if len(slopes) <= 2 else 2
     code = packing.unpack_proxy(packed, bits, grad.numel(), grad.dtype).view(grad.shape)
     if bits == 1 and multiply:  # torch leaky_relu_backward: code > 0 ? grad : grad * slope
-        return _aten.leaky_relu_backward(grad, code, slopes[0], False)
+        return _aten.leaky_relu_backward.grad_input(grad, code, slopes[0], False, grad_input=empty_output(grad))
     if bits == 1 and slopes == [0.0, 1.0]:  # torch threshold_backward: code <= 0.5 ? 0 : grad
-        return _aten.threshold_backward(grad, code, 0.5)
+        return _aten.threshold_backward.grad_input(grad, code, 0.5, grad_input=empty_output(grad))
     result = torch.zeros_like(grad)
     for value, slope in enumerate(slopes):
         if slope != 0.0 or multiply:
