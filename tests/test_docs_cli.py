@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from relukit import cli, docs
+from relukit import catalog, cli, docs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,3 +36,17 @@ def test_plot_bad_range(capsys):
 def test_plot_requires_a_name():
     with pytest.raises(SystemExit):
         cli.main(["plot"])
+
+
+def test_every_member_has_its_figure_in_the_docs():
+    page = (ROOT / "docs" / "members.md").read_text()
+    for entry in catalog.MEMBERS:
+        assert f"](figures/{entry.name}.png)" in page
+        figure = ROOT / "docs" / "figures" / f"{entry.name}.png"
+        assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", figure
+
+
+def test_plot_output_is_readable_by_others(tmp_path):
+    out = tmp_path / "a.png"
+    cli.main(["plot", "relu", "--out", str(out)])
+    assert out.stat().st_mode & 0o044 == 0o044

@@ -70,10 +70,21 @@ def member_block(entry: catalog.Activation) -> str:
             f"- aliases: {', '.join(f'`{a}`' for a in entry.aliases) or 'none'}",
             f"- backward keeps: {_saves(entry)}",
             f"- paper: {entry.reference or 'torch'}",
-            f"- figure: `relukit plot {entry.name} --derivative`",
+            "",
+            f"![{entry.name} and its derivative](figures/{entry.name}.png)",
             f"<!-- member:{entry.name}:end -->",
         ]
     )
+
+
+def member_figures(folder: Path) -> list[Path]:
+    """One PNG per member (``relukit plot NAME --derivative``, range -4..4) into ``folder``."""
+    from relukit.report.figures import plot_activations
+
+    return [
+        plot_activations([entry], low=-4.0, high=4.0, derivative=True, out=folder / f"{entry.name}.png")
+        for entry in catalog.MEMBERS
+    ]
 
 
 def update_members(page: Path) -> bool:
@@ -97,6 +108,8 @@ def update_members(page: Path) -> bool:
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--members"]:
-        update_members(Path(sys.argv[2] if len(sys.argv) > 2 else "docs/members.md"))
+        page = Path(sys.argv[2] if len(sys.argv) > 2 else "docs/members.md")
+        update_members(page)
+        member_figures(page.parent / "figures")
     else:
         update(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"))

@@ -29,6 +29,7 @@ def save_atomically(figure, path: str | os.PathLike) -> Path:
     os.close(handle)
     try:
         figure.savefig(temporary, format="png", dpi=110, bbox_inches="tight")
+        os.chmod(temporary, 0o644)  # mkstemp creates it private; a figure is meant to be read
         os.replace(temporary, path)
     finally:
         if os.path.exists(temporary):
