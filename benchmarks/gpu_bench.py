@@ -274,14 +274,19 @@ def main():
         with open(args.json, "w") as handle:
             json.dump(REPORT, handle, indent=1)
     if time.time() - START < 170 and REPORT["performance"]:
-        sizes = "2^24,2^28" if DEVICE == "cuda" else "2^10"
-        argv = ["bench", "--device", DEVICE, "--dtype", "bfloat16,float32", "--sizes", sizes]
-        argv += ["--ops", "relu,leaky_relu", "--repeats", "10"]
-        if args.json:
-            argv += ["--json", args.json.replace(".json", "_cli.json")]
-        log("relukit", " ".join(argv))
-        cli.main(argv)
+        run_cli_bench(args.json)
     log("done")
+
+
+def run_cli_bench(json_path: str | None) -> None:
+    """``relukit bench`` for relu/leaky_relu in bf16/fp32 (its JSON next to ``json_path``, as *_cli.json)."""
+    sizes = "2^24,2^28" if DEVICE == "cuda" else "2^10"
+    argv = ["bench", "--device", DEVICE, "--dtype", "bfloat16,float32", "--sizes", sizes]
+    argv += ["--ops", "relu,leaky_relu", "--repeats", "10"]
+    if json_path:
+        argv += ["--json", json_path.replace(".json", "_cli.json")]
+    log("relukit", " ".join(argv))
+    cli.main(argv)
 
 
 if __name__ == "__main__":

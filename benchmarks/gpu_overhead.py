@@ -43,7 +43,7 @@ import gpu_bench  # noqa: E402 (its sampling, comparison and timing helpers)
 
 import relukit.functional as rf  # noqa: E402
 import relukit.kernels as K  # noqa: E402
-from relukit import catalog, cli  # noqa: E402
+from relukit import catalog  # noqa: E402
 from relukit._ops import piecewise  # noqa: E402
 from relukit.kernels import ops  # noqa: E402
 
@@ -258,13 +258,7 @@ def main():
         bad = [c for c in checks if not c["ok"]]
         log(f"checks: {len(checks) - len(bad)} ok, {len(bad)} failed")
     if not args.skip_cli and time.time() - gpu_bench.START < args.budget - 25:
-        sizes = "2^24,2^28" if gpu_bench.DEVICE == "cuda" else "2^10"
-        argv = ["bench", "--device", gpu_bench.DEVICE, "--dtype", "bfloat16,float32", "--sizes", sizes]
-        argv += ["--ops", "relu,leaky_relu", "--repeats", "10"]
-        if args.json:
-            argv += ["--json", args.json.replace(".json", "_cli.json")]
-        log("relukit", " ".join(argv))
-        cli.main(argv)
+        gpu_bench.run_cli_bench(args.json)
     log("done")
 
 

@@ -42,7 +42,7 @@ from torch import nn
 from relukit import functional
 from relukit import nn as rnn
 from relukit.diagnostics import distributed
-from relukit.diagnostics.reports import DeadUnitReport, dead_unit_report
+from relukit.diagnostics.reports import DeadUnitReport, ShowsReport, dead_unit_report
 from relukit.diagnostics.tally import Tally
 
 __all__ = ["DeadUnitMonitor", "scan", "activation_kind"]
@@ -106,7 +106,7 @@ def _check_axis(unit_axis: Any) -> int | dict[str, int] | None:
     return unit_axis
 
 
-class DeadUnitMonitor:
+class DeadUnitMonitor(ShowsReport):
     """Counts, per unit of every activation, how often it fired since ``reset()`` (see the module doc).
 
     Args:
@@ -258,18 +258,6 @@ class DeadUnitMonitor:
         """
         layers = distributed.reduce_tallies(list(self._tallies.values()), local=local)
         return dead_unit_report(layers, self.tau)
-
-    def print(self) -> None:
-        """The report as a rich table."""
-        self.report().print()
-
-    def plot(self, path: Any):
-        """A per-layer figure (PNG, written atomically); returns its path."""
-        return self.report().plot(path)
-
-    def log_to_tensorboard(self, writer: Any, step: int) -> None:
-        """Per-layer scalars and per-unit rate histograms on a ``SummaryWriter``."""
-        self.report().log_to_tensorboard(writer, step)
 
 
 def _input(batch: Any) -> torch.Tensor:

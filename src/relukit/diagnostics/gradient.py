@@ -28,12 +28,12 @@ import torch
 from torch import nn
 
 from relukit.diagnostics.dead import unwrap
-from relukit.diagnostics.reports import GradientFlowReport, GradientStep, verdict
+from relukit.diagnostics.reports import GradientFlowReport, GradientStep, ShowsReport, verdict
 
 __all__ = ["GradientFlowMonitor"]
 
 
-class GradientFlowMonitor:
+class GradientFlowMonitor(ShowsReport):
     """Records gradient norms per layer and per parameter after every ``every``-th backward in its block.
 
     Example::
@@ -139,12 +139,3 @@ class GradientFlowMonitor:
             self._history.append(self._step(step, indices, norms.cpu().tolist()))
         self._pending.clear()
         return GradientFlowReport(list(self._history))
-
-    def print(self) -> None:
-        self.report().print()
-
-    def plot(self, path: Any):
-        return self.report().plot(path)
-
-    def log_to_tensorboard(self, writer: Any, step: int) -> None:
-        self.report().log_to_tensorboard(writer, step)

@@ -236,3 +236,19 @@ class GradientFlowReport:
 
     def log_to_tensorboard(self, writer: Any, step: int) -> None:
         render.log_gradient_flow(self, writer, step)
+
+
+class ShowsReport:
+    """``print``/``plot``/``log_to_tensorboard`` of a monitor: those of its latest ``report()``."""
+
+    def print(self) -> None:
+        """The report as a rich table."""
+        self.report().print()
+
+    def plot(self, path: Any):
+        """A per-layer figure (PNG, written atomically); returns its path."""
+        return self.report().plot(path)
+
+    def log_to_tensorboard(self, writer: Any, step: int) -> None:
+        """The report's scalars and histograms on a ``SummaryWriter``."""
+        self.report().log_to_tensorboard(writer, step)
