@@ -28,3 +28,11 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted([*globals(), *_SUBMODULES, *_REGISTRY])
+
+
+def backend() -> str:
+    """Which CPU path the lean piecewise ops take: ``"native"`` (the compiled C++ kernels) or ``"python"``
+    (torch's ops plus a NumPy packing pass: no compiler, a failed build, or ``RELUKIT_NATIVE=0``)."""
+    from relukit._ops import native
+
+    return "native" if native.available() else "python"

@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from relukit import catalog
-from relukit._ops import packing
+from relukit._ops import native, packing
 from relukit._ops.fused import empty_output
 
 _aten = torch.ops.aten
@@ -96,12 +96,35 @@ def stock_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, 
     return getattr(F, entry.torch_op)(x, **params)
 
 
+_NATIVE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
+def kernel(x: torch.Tensor) -> str:
+    """Which kernels compute a tensor's lean forward and backward: "triton" (``fused``: CUDA, or the
+    interpreter in tests), "native" (the C++ CPU kernels: a floating dtype, the extension built) or
+    "torch" (torch's own ops plus a packing pass)."""
+    if fused(x):
+        return "triton"
+    if x.device.type == "cpu" and x.dtype in _NATIVE_DTYPES and native.module() is not None:
+        return "native"
+    return "torch"
+
+
+def native_call(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> native.Call | None:
+    """The native kernel's arguments where ``kernel(x)`` is "native" and a compiled template fits."""
+    return native.call(entry, params) if kernel(x) == "native" else None
+
+
 def forward_impl(
     x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any]
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(y, packed codes): the fused kernels where they apply, else torch's op and a packing pass."""
-    if fused(x):
+    route = kernel(x)
+    if route == "triton":
         return _kernel_ops().launch_forward(entry, params, x)
+    call = native.call(entry, params) if route == "native" else None
+    if call is not None:
+        return native.module().forward(x, call.variant, call.constants, False, True)
     y = values(entry, x, params)
     bits = entry.code_bits(**params)
     if x.device.type == "cpu" and x.dtype in _NUMPY_DTYPES:  # NumPy compares ~5x faster (see packing)
@@ -125,9 +148,14 @@ def _(x: torch.Tensor, name: str, params: list[float]) -> tuple[torch.Tensor, to
 
 def backward_impl(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
     """grad * slopes[code]: the fused kernel where it applies, else torch's own backward kernels."""
-    if fused(grad):
+    route = kernel(grad)
+    if route == "triton":
         return _kernel_ops().launch_backward(grad, packed, slopes, multiply)
     bits = 1 if len(slopes) <= 2 else 2
+    if route == "native":
+        levels = slopes + [0.0] * ((1 << bits) - len(slopes))
+        zero = sum(1 << k for k, level in enumerate(levels) if level == 0.0 and not multiply)
+        return native.module().backward(grad, packed, levels, zero, bits)
     code = packing.unpack_proxy(packed, bits, grad.numel(), grad.dtype).view(grad.shape)
     if bits == 1 and multiply:  # torch leaky_relu_backward: code > 0 ? grad : grad * slope
         return _aten.leaky_relu_backward.grad_input(grad, code, slopes[0], False, grad_input=empty_output(grad))
@@ -221,12 +249,20 @@ class _Lean(torch.autograd.Function):
         return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
 
 
-def lean_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
-    """y of a piecewise-linear member, with autograd that saves only the packed codes: ``_Lean`` in eager
-    mode, the traceable custom op ``relukit::piecewise_forward`` otherwise."""
+def lean_forward(
+    entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], inplace: bool = False
+) -> torch.Tensor:
+    """y of a piecewise-linear member, with autograd that saves only the packed codes: the native C++ op
+    (its autograd in C++; ``inplace`` writes into x as torch's in-place ops do) or ``_Lean`` in eager mode,
+    the traceable custom op ``relukit::piecewise_forward`` otherwise."""
     if eager(x):
-        return _Lean.apply(x, entry, params)
-    return torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
+        call = native_call(entry, x, params)
+        if call is not None:
+            return native.module().lean(x, call.variant, call.constants, call.levels, call.zero, inplace)
+        y = _Lean.apply(x, entry, params)
+    else:
+        y = torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
+    return x.copy_(y) if inplace else y
 
 
 def lean_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:

@@ -22,106 +22,49 @@ import hashlib
 from typing import Any
 
 from relukit import catalog
-
-_FLOAT, _BOOL, _UINT8 = "float", "bool", "uint8"
-
-
-class Expr:
-    """A Triton expression (source text) and its kind: float, bool or uint8."""
-
-    __slots__ = ("text", "kind")
-    __hash__ = None  # comparisons build expressions, so Expr cannot be a dict key
-
-    def __init__(self, text: str, kind: str):
-        self.text, self.kind = text, kind
-
-    def __bool__(self):
-        raise TypeError(
-            "relukit.kernels: a catalog formula branches on array values (`if x ...`); "
-            "write the branch with xp.where so that it can be generated"
-        )
-
-    def _compare(self, other, op):
-        return Expr(f"({self.text} {op} {_text(other)})", _BOOL)
-
-    def _arith(self, other, op, reverse=False):
-        left, right = (_text(other), self.text) if reverse else (self.text, _text(other))
-        if self.kind == _FLOAT or (isinstance(other, Expr) and other.kind == _FLOAT) or isinstance(other, float):
-            return Expr(f"_round({left} {op} {right}, OUT)", _FLOAT)
-        return Expr(f"({left} {op} {right})", self.kind)
-
-    def _logic(self, other, op):
-        return Expr(f"({self.text} {op} {_text(other)})", _BOOL)
-
-    __lt__ = lambda self, o: self._compare(o, "<")
-    __le__ = lambda self, o: self._compare(o, "<=")
-    __gt__ = lambda self, o: self._compare(o, ">")
-    __ge__ = lambda self, o: self._compare(o, ">=")
-    __eq__ = lambda self, o: self._compare(o, "==")
-    __ne__ = lambda self, o: self._compare(o, "!=")
-    __add__ = lambda self, o: self._arith(o, "+")
-    __radd__ = lambda self, o: self._arith(o, "+", True)
-    __sub__ = lambda self, o: self._arith(o, "-")
-    __rsub__ = lambda self, o: self._arith(o, "-", True)
-    __mul__ = lambda self, o: self._arith(o, "*")
-    __rmul__ = lambda self, o: self._arith(o, "*", True)
-    __truediv__ = lambda self, o: self._arith(o, "/")
-    __and__ = lambda self, o: self._logic(o, "&")
-    __or__ = lambda self, o: self._logic(o, "|")
-
-    def __invert__(self):
-        if self.kind != _BOOL:
-            raise TypeError("relukit.kernels: ~ is only generated for masks")
-        return Expr(f"({self.text} == 0)", _BOOL)
-
-    def __neg__(self):
-        return Expr(f"(-{self.text})", self.kind)
+from relukit._expressions import _BOOL, _FLOAT, _UINT8, Expr
+from relukit._expressions import Namespace as _Namespace
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, Expr):
-        return value.text
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"relukit.kernels: cannot generate a constant from {value!r}")
-    return repr(float(value))  # fp32 literal in Triton: the same rounding as torch's float(scalar)
+class Triton:
+    """How expressions are written in Triton source (``Cpp`` in ``relukit._ops.native`` is the C++ twin)."""
+
+    def constant(self, value: float) -> str:
+        return repr(float(value))  # fp32 literal in Triton: the same rounding as torch's float(scalar)
+
+    def round(self, text: str) -> str:
+        return f"_round({text}, OUT)"
+
+    def where(self, condition: str, a: str, b: str) -> str:
+        return f"tl.where({condition}, {a}, {b})"
+
+    def minimum(self, a: str, b: str) -> str:  # NaN-propagating, as the array API (and torch.minimum) require
+        return f"tl.minimum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)"
+
+    def maximum(self, a: str, b: str) -> str:
+        return f"tl.maximum({a}, {b}, propagate_nan=tl.PropagateNan.ALL)"
+
+    def logical_not(self, text: str) -> str:
+        return f"({text} == 0)"
+
+    def astype(self, text: str, kind: str) -> str:
+        target = {_BOOL: "tl.int1", _UINT8: "tl.uint8", _FLOAT: "tl.float32"}[kind]
+        return f"({text}).to({target})"
+
+    def exp(self, text: str) -> str:
+        return f"tl.exp({text})"
 
 
-def _kind(*values: Any) -> str:
-    kinds = {v.kind for v in values if isinstance(v, Expr)}
-    return _FLOAT if _FLOAT in kinds or not kinds or any(isinstance(v, float) for v in values) else kinds.pop()
+_TRITON = Triton()
 
 
-class Namespace:
-    """The slice of the array API that catalog formulas use, recording Triton expressions."""
-
-    bool, uint8, float32 = _BOOL, _UINT8, _FLOAT
-
-    def where(self, condition, a, b):
-        return Expr(f"tl.where({_text(condition)}, {_text(a)}, {_text(b)})", _kind(a, b))
-
-    def minimum(self, a, b):  # NaN-propagating, as the array API (and torch.minimum) require
-        return Expr(f"tl.minimum({_text(a)}, {_text(b)}, propagate_nan=tl.PropagateNan.ALL)", _kind(a, b))
-
-    def maximum(self, a, b):
-        return Expr(f"tl.maximum({_text(a)}, {_text(b)}, propagate_nan=tl.PropagateNan.ALL)", _kind(a, b))
-
-    def clip(self, x, low, high):
-        return self.minimum(self.maximum(x, low), high)
-
-    def isnan(self, x):
-        return Expr(f"({_text(x)} != {_text(x)})", _BOOL)
-
-    def astype(self, x, dtype):
-        target = {_BOOL: "tl.int1", _UINT8: "tl.uint8", _FLOAT: "tl.float32"}[dtype]
-        return Expr(f"({_text(x)}).to({target})", dtype)
-
-    def __getattr__(self, name):
-        raise AttributeError(f"relukit.kernels: the kernel generator has no xp.{name} (add it to codegen.py)")
+def Namespace() -> _Namespace:  # noqa: N802 (the generator's xp, Triton flavoured)
+    return _Namespace(_TRITON)
 
 
 def forward_expressions(entry: catalog.Activation, params: dict[str, Any]) -> tuple[str, str]:
     """(y, codes) as Triton expressions of the float32 register ``x``."""
-    xp, x = Namespace(), Expr("x", _FLOAT)
+    xp, x = Namespace(), Expr("x", _FLOAT, _TRITON)
     y = entry.kernel_forward(x, xp, **params)
     codes = entry.codes(x, xp, **params)
     if not isinstance(y, Expr) or not isinstance(codes, Expr):

@@ -1,0 +1,299 @@
+// relukit's native CPU kernels: one pass per direction for the piecewise-linear members.
+//
+// forward:  reads x once, writes y and the packed derivative codes (bits per element: 1, 2, 4 or 8;
+//           element i sits at bits `bits * (i % per_byte)` of byte `i / per_byte`, relukit._ops.packing's
+//           layout; padding bits are zero).
+// backward: reads grad and the codes, writes grad_input = grad * levels[code], where a level whose bit
+//           is set in `zero` gives 0 whatever grad is (torch's threshold/hardtanh backward "select" a zero).
+//
+// The element expressions (`value`, `code`) come from the catalog: relukit._ops.native generates one
+// struct per formula template into "generated.h" and compiles this file beside it. Constants arrive at
+// run time (`c`), so one template serves every parameter value of the same shape. Arithmetic is done in
+// `A` (float for fp32/fp16/bf16, double for fp64) and rounded to the I/O type after every operation,
+// as torch does when it evaluates a formula op by op.
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/python.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace relukit {
+
+template <typename T, typename A>
+inline A rk_round(A v) {
+  if constexpr (std::is_same_v<T, A>) {
+    return v;
+  } else {
+    return static_cast<A>(static_cast<T>(v));
+  }
+}
+
+// NaN-propagating minimum/maximum (torch.minimum/maximum): a NaN operand wins; else std::min/max order.
+template <typename A>
+inline A rk_min(A a, A b) {
+  return (a != a) ? a : ((b != b) ? b : (b < a ? b : a));
+}
+template <typename A>
+inline A rk_max(A a, A b) {
+  return (a != a) ? a : ((b != b) ? b : (a < b ? b : a));
+}
+
+}  // namespace relukit
+
+#include "generated.h"
+
+namespace relukit {
+
+constexpr int64_t BLOCK = 64;                // elements per packing block (8 bytes of 1-bit codes)
+constexpr int64_t GRAIN = 32768 / BLOCK;     // blocks per thread task: torch's at::internal::GRAIN_SIZE
+
+inline void pack_block(const uint8_t* codes, int64_t count, int bits, uint8_t* out) {
+  const int per_byte = 8 / bits;
+  const int64_t bytes = (count + per_byte - 1) / per_byte;
+  if (bits == 1 && count == BLOCK) {
+    for (int64_t b = 0; b < 8; ++b) {
+      uint64_t word;
+      std::memcpy(&word, codes + 8 * b, 8);
+      // eight 0/1 bytes: the multiply gathers byte i's bit into bit 56 + i (the products never collide)
+      out[b] = static_cast<uint8_t>((word * 0x0102040810204080ULL) >> 56);
+    }
+    return;
+  }
+  for (int64_t b = 0; b < bytes; ++b) {
+    uint8_t packed = 0;
+    for (int j = 0; j < per_byte && b * per_byte + j < count; ++j) {
+      packed |= static_cast<uint8_t>(codes[b * per_byte + j] << (bits * j));
+    }
+    out[b] = packed;
+  }
+}
+
+template <typename K, typename T, typename A>
+void forward_loop(const T* x, T* y, uint8_t* packed, int64_t n, const A* c) {
+  const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+  const int64_t bytes_per_block = BLOCK * K::bits / 8;
+  at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
+    alignas(64) uint8_t codes[BLOCK];
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t start = block * BLOCK;
+      const int64_t count = std::min(BLOCK, n - start);
+      const T* xs = x + start;
+      T* ys = y + start;
+      if (packed == nullptr) {
+        for (int64_t j = 0; j < count; ++j) ys[j] = static_cast<T>(K::template value<T, A>(static_cast<A>(xs[j]), c));
+        continue;
+      }
+      for (int64_t j = 0; j < count; ++j) {
+        const A v = static_cast<A>(xs[j]);
+        codes[j] = static_cast<uint8_t>(K::template code<T, A>(v, c));
+        ys[j] = static_cast<T>(K::template value<T, A>(v, c));
+      }
+      pack_block(codes, count, K::bits, packed + block * bytes_per_block);
+    }
+  });
+}
+
+template <typename K>
+void forward_typed(const at::Tensor& x, at::Tensor& y, uint8_t* packed, const std::vector<double>& constants) {
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relukit_native_forward", [&] {
+    using A = at::opmath_type<scalar_t>;
+    A c[16];
+    for (size_t i = 0; i < constants.size() && i < 16; ++i) c[i] = static_cast<A>(constants[i]);
+    forward_loop<K, scalar_t, A>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), packed, x.numel(), c);
+  });
+}
+
+#define RELUKIT_BITS_CASE(index, K) \
+  case index:                        \
+    return K::bits;
+int variant_bits(int64_t variant) {
+  switch (variant) { RELUKIT_VARIANTS(RELUKIT_BITS_CASE) }
+  TORCH_CHECK(false, "relukit native: unknown variant ", variant);
+}
+
+#define RELUKIT_FORWARD_CASE(index, K)                  \
+  case index:                                           \
+    forward_typed<K>(x, y, packed, constants);          \
+    return;
+void forward_variant(int64_t variant, const at::Tensor& x, at::Tensor& y, uint8_t* packed,
+                     const std::vector<double>& constants) {
+  switch (variant) { RELUKIT_VARIANTS(RELUKIT_FORWARD_CASE) }
+  TORCH_CHECK(false, "relukit native: unknown variant ", variant);
+}
+
+// grad * levels[code]; `zero` levels give 0 (not grad * 0, which would keep NaN and -0.0).
+template <typename T, typename A>
+void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, int bits, const A* levels,
+                   const bool* zero) {
+  const int per_byte = 8 / bits;
+  const uint8_t mask = static_cast<uint8_t>((1 << bits) - 1);
+  const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+  at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
+    alignas(64) uint8_t codes[BLOCK];
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t start = block * BLOCK;
+      const int64_t count = std::min(BLOCK, n - start);
+      const uint8_t* bytes = packed + start / per_byte;
+      for (int64_t j = 0; j < count; ++j) codes[j] = (bytes[j / per_byte] >> (bits * (j % per_byte))) & mask;
+      const T* g = grad + start;
+      T* o = out + start;
+      if (bits == 1) {
+        const A s0 = levels[0], s1 = levels[1];
+        const bool z0 = zero[0], z1 = zero[1];
+        for (int64_t j = 0; j < count; ++j) {
+          const bool on = codes[j] != 0;
+          const A product = static_cast<A>(g[j]) * (on ? s1 : s0);
+          o[j] = static_cast<T>((on ? z1 : z0) ? A(0) : product);
+        }
+      } else {
+        for (int64_t j = 0; j < count; ++j) {
+          const uint8_t k = codes[j];
+          o[j] = static_cast<T>(zero[k] ? A(0) : static_cast<A>(g[j]) * levels[k]);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void backward_typed(const at::Tensor& grad, const at::Tensor& codes, at::Tensor& out, int bits,
+                    const std::vector<double>& levels, const bool* zero) {
+  using A = at::opmath_type<T>;
+  A level[256];
+  for (size_t i = 0; i < 256; ++i) level[i] = i < levels.size() ? static_cast<A>(levels[i]) : A(0);
+  backward_loop<T, A>(grad.const_data_ptr<T>(), codes.const_data_ptr<uint8_t>(), out.mutable_data_ptr<T>(),
+                      grad.numel(), bits, level, zero);
+}
+
+at::Tensor backward_kernel(const at::Tensor& grad_in, const at::Tensor& packed, const std::vector<double>& levels,
+                           int64_t zero, int64_t bits) {
+  TORCH_CHECK(grad_in.device().is_cpu() && packed.device().is_cpu(), "relukit native backward: CPU tensors only");
+  TORCH_CHECK(bits == 1 || bits == 2 || bits == 4 || bits == 8, "relukit native backward: bits must be 1, 2, 4 or 8");
+  TORCH_CHECK(static_cast<int64_t>(levels.size()) == (int64_t{1} << bits) || (bits == 2 && levels.size() == 3),
+              "relukit native backward: ", levels.size(), " levels for ", bits, " bits");
+  const at::Tensor grad = grad_in.contiguous();
+  at::Tensor out = at::empty_like(grad, at::MemoryFormat::Contiguous);
+  TORCH_CHECK(packed.numel() * (8 / bits) >= grad.numel(), "relukit native backward: too few packed codes");
+  const at::Tensor codes = packed.contiguous();
+  bool zero_flags[256] = {false};
+  for (int i = 0; i < 64; ++i) zero_flags[i] = (zero >> i) & 1;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "relukit_native_backward", [&] {
+    backward_typed<scalar_t>(grad, codes, out, static_cast<int>(bits), levels, zero_flags);
+  });
+  return out;
+}
+
+// (y, packed): y into `x` itself when inplace (x contiguous), else a new tensor; packed empty if !codes.
+std::tuple<at::Tensor, at::Tensor> forward_kernel(const at::Tensor& x_in, int64_t variant,
+                                                  const std::vector<double>& constants, bool inplace, bool codes) {
+  TORCH_CHECK(x_in.device().is_cpu(), "relukit native forward: CPU tensors only");
+  const bool direct = x_in.is_contiguous();
+  const at::Tensor x = direct ? x_in : x_in.contiguous();
+  at::Tensor y = (inplace && direct) ? x_in : at::empty_like(x, at::MemoryFormat::Contiguous);
+  const int bits = variant_bits(variant);
+  at::Tensor packed;
+  if (codes) {
+    const int64_t bytes = (x.numel() * bits + 7) / 8;
+    // whole blocks are written: round the buffer up, then hand out the exact size
+    const int64_t padded = ((x.numel() + BLOCK - 1) / BLOCK) * BLOCK * bits / 8;
+    packed = at::empty({std::max(padded, bytes)}, x.options().dtype(at::kByte));
+    forward_variant(variant, x, y, packed.mutable_data_ptr<uint8_t>(), constants);
+    if (padded != bytes) packed = packed.narrow(0, 0, bytes);
+  } else {
+    forward_variant(variant, x, y, nullptr, constants);
+  }
+  if (inplace && !direct) {
+    x_in.copy_(y);
+    y = x_in;
+  }
+  return {y, packed};
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+struct Table {
+  std::vector<double> levels;
+  std::vector<bool> zero;
+  int64_t bits;
+};
+
+// grad * levels[code] as a function of grad (linear): its own backward is itself, so double backward works.
+struct LeanBackward : public torch::autograd::Function<LeanBackward> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& grad, const at::Tensor& packed,
+                            std::vector<double> levels, int64_t zero, int64_t bits) {
+    ctx->save_for_backward({packed});
+    ctx->saved_data["levels"] = levels;
+    ctx->saved_data["zero"] = zero;
+    ctx->saved_data["bits"] = bits;
+    return backward_kernel(grad, packed, levels, zero, bits);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads);
+};
+
+at::Tensor apply_backward(const at::Tensor& grad, const at::Tensor& packed, const std::vector<double>& levels,
+                          int64_t zero, int64_t bits) {
+  if (at::GradMode::is_enabled() && grad.requires_grad()) {
+    return LeanBackward::apply(grad, packed, levels, zero, bits);
+  }
+  return backward_kernel(grad, packed, levels, zero, bits);
+}
+
+variable_list LeanBackward::backward(AutogradContext* ctx, variable_list grads) {
+  const auto packed = ctx->get_saved_variables()[0];
+  const auto levels = ctx->saved_data["levels"].toDoubleVector();
+  const int64_t zero = ctx->saved_data["zero"].toInt();
+  if (!grads[0].defined()) return {at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  return {apply_backward(grads[0], packed, levels, zero, ctx->saved_data["bits"].toInt()), at::Tensor(),
+          at::Tensor(), at::Tensor(), at::Tensor()};
+}
+
+// y = member(x) saving only the packed codes; `inplace` writes y into x (mark_dirty, as torch's relu_).
+struct Lean : public torch::autograd::Function<Lean> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t variant, std::vector<double> constants,
+                            std::vector<double> levels, int64_t zero, bool inplace) {
+    auto [y, packed] = forward_kernel(x, variant, constants, inplace, true);
+    ctx->save_for_backward({packed});
+    ctx->saved_data["levels"] = levels;
+    ctx->saved_data["zero"] = zero;
+    ctx->saved_data["bits"] = static_cast<int64_t>(variant_bits(variant));
+    ctx->set_materialize_grads(false);
+    if (inplace) ctx->mark_dirty({x});
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    variable_list result(6);
+    if (!grads[0].defined()) return result;
+    const auto packed = ctx->get_saved_variables()[0];
+    const auto levels = ctx->saved_data["levels"].toDoubleVector();
+    const int64_t zero = ctx->saved_data["zero"].toInt();
+    result[0] = apply_backward(grads[0], packed, levels, zero, ctx->saved_data["bits"].toInt());
+    return result;
+  }
+};
+
+at::Tensor lean(const at::Tensor& x, int64_t variant, const std::vector<double>& constants,
+                const std::vector<double>& levels, int64_t zero, bool inplace) {
+  return Lean::apply(x, variant, constants, levels, zero, inplace);
+}
+
+at::Tensor values(const at::Tensor& x, int64_t variant, const std::vector<double>& constants, bool inplace) {
+  return std::get<0>(forward_kernel(x, variant, constants, inplace, false));
+}
+
+}  // namespace relukit
+
+PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.doc() = "relukit native CPU kernels (generated from the catalog)";
+  m.def("lean", &relukit::lean, "y with autograd saving packed codes");
+  m.def("values", &relukit::values, "y only (no codes)");
+  m.def("forward", &relukit::forward_kernel, "(y, packed)");
+  m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
+  m.def("variant_bits", &relukit::variant_bits, "bits of a variant's codes");
+}
