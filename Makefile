@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint format bench clean browser
+.PHONY: demo test lint format bench clean browser native
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,13 +16,18 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The native CPU kernels (C++ generated from the catalog), compiled once per machine into ~/.cache/relukit;
+# a build failure is reported here, and relukit then runs its Python path (relukit.backend() says which).
+native: $(STAMP)
+	$(BIN)/python -m relukit._ops.native || echo "relukit: native kernels not built; the Python path will run"
+
 # The tests also need the onnx extra (export tests) and the gpu extra (triton, ~1 GB: relukit.kernels
 # runs under its interpreter without a GPU). make demo does without them.
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,onnx,gpu]"
 	touch $@
 
-demo: $(STAMP)
+demo: native
 	$(BIN)/relukit study --quick --out relukit-report
 	@echo "open relukit-report/index.html (figures and results.json are next to it)"
 
@@ -32,12 +37,15 @@ browser:
 	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium; }
 
-test: $(TEST_STAMP) browser
+test: $(TEST_STAMP) browser native
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/python -c "import relukit; print('relukit backend:', relukit.backend())"
 	$(BIN)/python -m pytest -n 2 -q
+	# the fallback path (no compiler, failed build): the lean ops' tests once more without the native kernels
+	RELUKIT_NATIVE=0 $(BIN)/python -m pytest -n 2 -q tests/test_lean.py tests/test_functional.py tests/test_packing.py
 
-bench: $(STAMP)
+bench: native
 	$(BIN)/relukit bench --ops relu,leaky_relu,relu6,hardtanh --sizes 2^20,2^24
 
 format: $(TEST_STAMP)

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from relukit import catalog
 from relukit._ops import mish as _mish
+from relukit._ops import native as _native
 from relukit._ops import piecewise as _piecewise
 from relukit._ops.kaf import kaf
 
@@ -88,6 +89,11 @@ def apply(
     ``training`` matters for rrelu only: it then samples its slopes (torch's op and autograd).
     """
     sampled = training and entry.name == "rrelu"
+    if entry.piecewise_linear and not sampled and _piecewise.native_eager(x):  # the hot path: one C++ call
+        call = _native.call(entry, params)
+        if call is not None:
+            y = _native.module().lean(x, call.handle, inplace)
+            return _observed(entry.name, y) if observers else y
     if entry.piecewise_linear and not sampled and lean_applies(x):
         y = _piecewise.lean_forward(entry, x, params, inplace)
     elif entry.name == "mish" and not _exporting() and _mish.applies(x):  # fused single-exponential kernel
@@ -136,22 +142,46 @@ def _binder(name: str, signature: inspect.Signature) -> Callable[[tuple, dict], 
     return bind
 
 
+def _checker(entry: catalog.Activation) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """``entry.bind`` with its result remembered per parameter values (and their types: True == 1, but
+    True is rejected): a call with parameters seen before skips the checks."""
+    seen: dict[tuple, dict[str, Any]] = {}
+
+    def checked(arguments: dict[str, Any]) -> dict[str, Any]:
+        try:
+            key = tuple((k, type(v), v) for k, v in arguments.items())
+            return seen[key]
+        except (KeyError, TypeError):  # new, or unhashable (checked every time)
+            bound = entry.bind(entry.name, arguments)
+            if len(seen) < 256 and all(isinstance(v, (int, float, str, type(None))) for v in arguments.values()):
+                seen[key] = bound
+            return bound
+
+    return checked
+
+
 def _make(entry: catalog.Activation):
     signature = _signature(entry)
     bind = _binder(entry.name, signature)
+    checked = _checker(entry)
     name = entry.name
+    piecewise = entry.piecewise_linear
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
         arguments = bind(args, kwargs)
         x = arguments.pop("input")
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
         inplace = arguments.pop("inplace", False)
         training = arguments.pop("training", False)
+        if piecewise and type(x) is torch.Tensor and not training and not observers and _piecewise.native_eager(x):
+            call = _native.call(entry, checked(arguments))  # the hot path: checks remembered, one C++ call
+            if call is not None:
+                return _native.module().lean(x, call.handle, inplace)
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
         if name == "prelu":
             y = F.prelu(x, arguments["weight"])
             return _observed(name, y) if observers else y
-        return apply(entry, x, entry.bind(name, arguments), inplace=inplace, training=training)
+        return apply(entry, x, checked(arguments), inplace=inplace, training=training)
 
     function.__name__ = function.__qualname__ = name
     function.__signature__ = signature

@@ -40,7 +40,18 @@ from relukit import _expressions as expressions
 from relukit import catalog
 
 SOURCE = Path(__file__).with_name("csrc") / "native.cpp"
-FLAGS = ("-O3", "-march=native", "-ffp-contract=off", "-fopenmp", "-std=c++17", "-shared", "-fPIC", "-w")
+FLAGS = (
+    "-O3",
+    "-march=native",
+    "-ffp-contract=off",
+    "-fno-trapping-math",
+    "-fno-math-errno",
+    "-fopenmp",
+    "-std=c++17",
+    "-shared",
+    "-fPIC",
+    "-w",
+)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -237,6 +248,7 @@ class Call:
     constants: list[float]
     levels: list[float]
     zero: int  # bit k set: code k gives 0 (torch's threshold/hardtanh backward), not grad * 0
+    handle: int  # the same, registered with the extension: ``module().lean(x, handle, inplace)``
 
 
 @functools.lru_cache(maxsize=1024)
@@ -251,12 +263,14 @@ def _call(name: str, params: tuple[tuple[str, Any], ...]) -> Call | None:
     if template.bits == 2 and len(levels) == 3:
         levels.append(0.0)  # code 3 never occurs
     zero = sum(1 << k for k, level in enumerate(levels) if level == 0.0 and entry.backward == "select")
-    return Call(variant, list(constants), levels, zero)
+    handle = module().register_call(variant, list(constants), levels, zero)
+    return Call(variant, list(constants), levels, zero, handle)
 
 
 def call(entry: catalog.Activation, params: dict[str, Any]) -> Call | None:
-    """The native call for a member's checked ``params``, or None where no compiled template fits."""
-    return _call(entry.name, tuple(params.items()))
+    """The native call for a member's checked ``params``, or None where no compiled template fits (or the
+    extension is not built)."""
+    return _call(entry.name, tuple(params.items())) if module() is not None else None
 
 
 if __name__ == "__main__":  # python -m relukit._ops.native: build now (make does, after installing)

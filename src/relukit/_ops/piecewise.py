@@ -110,6 +110,23 @@ def kernel(x: torch.Tensor) -> str:
     return "torch"
 
 
+def native_eager(x: torch.Tensor) -> bool:
+    """One test for the hot path: a plain CPU tensor of a native dtype that autograd records, in eager
+    mode (no tracing, export, torch.func transform or dispatch mode) - the native C++ op applies."""
+    return (
+        not torch.compiler.is_compiling()  # first: dynamo cannot trace the private checks below
+        and x.requires_grad
+        and type(x) is torch.Tensor
+        and x.is_cpu
+        and x.dtype in _NATIVE_DTYPES
+        and torch.is_grad_enabled()
+        and not torch._C._are_functorch_transforms_active()
+        and not torch._C._len_torch_dispatch_stack()
+        and not torch._C._get_tracing_state()  # also true under the TorchScript ONNX exporter
+        and native.module() is not None
+    )
+
+
 def native_call(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> native.Call | None:
     """The native kernel's arguments where ``kernel(x)`` is "native" and a compiled template fits."""
     return native.call(entry, params) if kernel(x) == "native" else None
@@ -258,7 +275,7 @@ def lean_forward(
     if eager(x):
         call = native_call(entry, x, params)
         if call is not None:
-            return native.module().lean(x, call.variant, call.constants, call.levels, call.zero, inplace)
+            return native.module().lean(x, call.handle, inplace)
         y = _Lean.apply(x, entry, params)
     else:
         y = torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]

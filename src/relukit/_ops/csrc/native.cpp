@@ -20,7 +20,14 @@
 
 #include <cmath>
 #include <cstdint>
+#include <array>
 #include <cstring>
+#include <deque>
+#include <mutex>
+#include <type_traits>
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 #include <vector>
 
 namespace relukit {
@@ -52,20 +59,12 @@ namespace relukit {
 
 constexpr int64_t BLOCK = 64;                // elements per packing block (8 bytes of 1-bit codes)
 constexpr int64_t GRAIN = 32768 / BLOCK;     // blocks per thread task: torch's at::internal::GRAIN_SIZE
+constexpr int MAX_CONSTANTS = 16;
 
+// A partial (last) block.
 inline void pack_block(const uint8_t* codes, int64_t count, int bits, uint8_t* out) {
   const int per_byte = 8 / bits;
-  const int64_t bytes = (count + per_byte - 1) / per_byte;
-  if (bits == 1 && count == BLOCK) {
-    for (int64_t b = 0; b < 8; ++b) {
-      uint64_t word;
-      std::memcpy(&word, codes + 8 * b, 8);
-      // eight 0/1 bytes: the multiply gathers byte i's bit into bit 56 + i (the products never collide)
-      out[b] = static_cast<uint8_t>((word * 0x0102040810204080ULL) >> 56);
-    }
-    return;
-  }
-  for (int64_t b = 0; b < bytes; ++b) {
+  for (int64_t b = 0; b < (count + per_byte - 1) / per_byte; ++b) {
     uint8_t packed = 0;
     for (int j = 0; j < per_byte && b * per_byte + j < count; ++j) {
       packed |= static_cast<uint8_t>(codes[b * per_byte + j] << (bits * j));
@@ -74,27 +73,90 @@ inline void pack_block(const uint8_t* codes, int64_t count, int bits, uint8_t* o
   }
 }
 
+// A whole block: 1 bit per code by a multiply (eight 0/1 bytes -> bit 56 + i; the products never collide),
+// else by shifts.
+template <int BITS>
+inline void pack_full(const uint8_t* codes, uint8_t* out) {
+  if constexpr (BITS == 1) {
+    for (int b = 0; b < BLOCK / 8; ++b) {
+      uint64_t word;
+      std::memcpy(&word, codes + 8 * b, 8);
+      out[b] = static_cast<uint8_t>((word * 0x0102040810204080ULL) >> 56);
+    }
+  } else {
+    constexpr int per_byte = 8 / BITS;
+    for (int b = 0; b < BLOCK / per_byte; ++b) {
+      uint8_t packed = 0;
+      for (int j = 0; j < per_byte; ++j) packed |= static_cast<uint8_t>(codes[b * per_byte + j] << (BITS * j));
+      out[b] = packed;
+    }
+  }
+}
+
+// Codes and masks in lanes as wide as the arithmetic type: loops that mix uint8 codes with float values do
+// not vectorise, loops over same-width lanes do (compare -> mask -> blend).
+template <typename A>
+using Lane = std::conditional_t<sizeof(A) == 8, uint64_t, uint32_t>;
+
+// A whole block of 0/1 lanes into BLOCK / 8 bytes: AVX2's movemask where the compiler targets it (the
+// vectoriser does not find it), else the byte path.
+template <typename L>
+inline void pack_lanes(const L* wide, uint8_t* out) {
+#if defined(__AVX2__)
+  for (int b = 0; b < BLOCK / 8; ++b) {
+    const __m256i* p = reinterpret_cast<const __m256i*>(wide + 8 * b);
+    if constexpr (sizeof(L) == 4) {
+      const __m256i lanes = _mm256_slli_epi32(_mm256_load_si256(p), 31);
+      out[b] = static_cast<uint8_t>(_mm256_movemask_ps(_mm256_castsi256_ps(lanes)));
+    } else {
+      const int low = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_load_si256(p), 63)));
+      const int high = _mm256_movemask_pd(_mm256_castsi256_pd(_mm256_slli_epi64(_mm256_load_si256(p + 1), 63)));
+      out[b] = static_cast<uint8_t>(low | (high << 4));
+    }
+  }
+#else
+  alignas(64) uint8_t codes[BLOCK];
+  for (int64_t j = 0; j < BLOCK; ++j) codes[j] = uint8_t(wide[j]);
+  pack_full<1>(codes, out);
+#endif
+}
+
+// Blocks of BLOCK elements: the codes first (so that an in-place y may overwrite x after), then the
+// values; both loops are branch-free and vectorised (`omp simd`: each iteration touches its own element).
+// The constants are copied into a local array so that the compiler knows the stores cannot change them.
 template <typename K, typename T, typename A>
-void forward_loop(const T* x, T* y, uint8_t* packed, int64_t n, const A* c) {
+void forward_loop(const T* x, T* y, uint8_t* packed, int64_t n, const A* constants) {
   const int64_t blocks = (n + BLOCK - 1) / BLOCK;
   const int64_t bytes_per_block = BLOCK * K::bits / 8;
   at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
+    A c[MAX_CONSTANTS];
+    for (int i = 0; i < MAX_CONSTANTS; ++i) c[i] = constants[i];
+    alignas(64) Lane<A> wide[BLOCK];
     alignas(64) uint8_t codes[BLOCK];
     for (int64_t block = begin; block < end; ++block) {
       const int64_t start = block * BLOCK;
       const int64_t count = std::min(BLOCK, n - start);
       const T* xs = x + start;
       T* ys = y + start;
-      if (packed == nullptr) {
-        for (int64_t j = 0; j < count; ++j) ys[j] = static_cast<T>(K::template value<T, A>(static_cast<A>(xs[j]), c));
-        continue;
+      if (packed != nullptr) {
+        uint8_t* out = packed + block * bytes_per_block;
+        if (count == BLOCK) {
+#pragma omp simd
+          for (int64_t j = 0; j < BLOCK; ++j) wide[j] = Lane<A>(K::template code<T, A>(A(xs[j]), c));
+          if constexpr (K::bits == 1) {
+            pack_lanes(wide, out);
+          } else {
+#pragma omp simd
+            for (int64_t j = 0; j < BLOCK; ++j) codes[j] = uint8_t(wide[j]);
+            pack_full<K::bits>(codes, out);
+          }
+        } else {
+          for (int64_t j = 0; j < count; ++j) codes[j] = uint8_t(K::template code<T, A>(A(xs[j]), c));
+          pack_block(codes, count, K::bits, out);
+        }
       }
-      for (int64_t j = 0; j < count; ++j) {
-        const A v = static_cast<A>(xs[j]);
-        codes[j] = static_cast<uint8_t>(K::template code<T, A>(v, c));
-        ys[j] = static_cast<T>(K::template value<T, A>(v, c));
-      }
-      pack_block(codes, count, K::bits, packed + block * bytes_per_block);
+#pragma omp simd
+      for (int64_t j = 0; j < count; ++j) ys[j] = static_cast<T>(K::template value<T, A>(A(xs[j]), c));
     }
   });
 }
@@ -103,8 +165,9 @@ template <typename K>
 void forward_typed(const at::Tensor& x, at::Tensor& y, uint8_t* packed, const std::vector<double>& constants) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relukit_native_forward", [&] {
     using A = at::opmath_type<scalar_t>;
-    A c[16];
-    for (size_t i = 0; i < constants.size() && i < 16; ++i) c[i] = static_cast<A>(constants[i]);
+    TORCH_CHECK(constants.size() <= MAX_CONSTANTS, "relukit native: too many constants");
+    A c[MAX_CONSTANTS] = {};
+    for (size_t i = 0; i < constants.size(); ++i) c[i] = static_cast<A>(constants[i]);
     forward_loop<K, scalar_t, A>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), packed, x.numel(), c);
   });
 }
@@ -127,34 +190,59 @@ void forward_variant(int64_t variant, const at::Tensor& x, at::Tensor& y, uint8_
   TORCH_CHECK(false, "relukit native: unknown variant ", variant);
 }
 
-// grad * levels[code]; `zero` levels give 0 (not grad * 0, which would keep NaN and -0.0).
-template <typename T, typename A>
-void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, int bits, const A* levels,
-                   const bool* zero) {
-  const int per_byte = 8 / bits;
-  const uint8_t mask = static_cast<uint8_t>((1 << bits) - 1);
+// Codes of one block, one per byte: 1-bit codes through a table of 8 bytes per packed byte, others by shifts.
+static const std::array<uint64_t, 256> EXPAND_BITS = [] {
+  std::array<uint64_t, 256> table{};
+  for (int byte = 0; byte < 256; ++byte)
+    for (int bit = 0; bit < 8; ++bit) table[byte] |= uint64_t((byte >> bit) & 1) << (8 * bit);
+  return table;
+}();
+
+template <int BITS>
+inline void unpack_block(const uint8_t* bytes, int64_t count, uint8_t* codes) {
+  constexpr int per_byte = 8 / BITS;
+  if constexpr (BITS == 1) {
+    for (int64_t b = 0; b < (count + 7) / 8; ++b) std::memcpy(codes + 8 * b, &EXPAND_BITS[bytes[b]], 8);
+  } else {
+    for (int64_t j = 0; j < count; ++j) codes[j] = (bytes[j / per_byte] >> (BITS * (j % per_byte))) & ((1 << BITS) - 1);
+  }
+}
+
+// grad * levels[code]; codes flagged in `zero` give 0 (not grad * 0, which would keep NaN and -0.0).
+template <int BITS, typename T, typename A>
+void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, const A* table, const bool* zero) {
+  constexpr int per_byte = 8 / BITS;
   const int64_t blocks = (n + BLOCK - 1) / BLOCK;
   at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
-    alignas(64) uint8_t codes[BLOCK];
+    constexpr int levels_count = 1 << BITS;
+    A levels[levels_count];
+    Lane<A> keep[levels_count];  // all ones where the product is kept, 0 where the code gives 0
+    for (int i = 0; i < levels_count; ++i) levels[i] = table[i], keep[i] = zero[i] ? 0 : ~Lane<A>(0);
+    alignas(64) uint8_t codes[BLOCK + 8];
+    alignas(64) Lane<A> wide[BLOCK];
     for (int64_t block = begin; block < end; ++block) {
       const int64_t start = block * BLOCK;
       const int64_t count = std::min(BLOCK, n - start);
-      const uint8_t* bytes = packed + start / per_byte;
-      for (int64_t j = 0; j < count; ++j) codes[j] = (bytes[j / per_byte] >> (bits * (j % per_byte))) & mask;
+      unpack_block<BITS>(packed + start / per_byte, count, codes);
+#pragma omp simd
+      for (int64_t j = 0; j < count; ++j) wide[j] = codes[j];
       const T* g = grad + start;
       T* o = out + start;
-      if (bits == 1) {
+      if constexpr (BITS == 1) {
         const A s0 = levels[0], s1 = levels[1];
         const bool z0 = zero[0], z1 = zero[1];
+#pragma omp simd
         for (int64_t j = 0; j < count; ++j) {
-          const bool on = codes[j] != 0;
-          const A product = static_cast<A>(g[j]) * (on ? s1 : s0);
-          o[j] = static_cast<T>((on ? z1 : z0) ? A(0) : product);
+          const A gj = A(g[j]);
+          const A low = z0 ? A(0) : gj * s0;
+          const A high = z1 ? A(0) : gj * s1;
+          o[j] = static_cast<T>(wide[j] ? high : low);
         }
       } else {
+#pragma omp simd
         for (int64_t j = 0; j < count; ++j) {
-          const uint8_t k = codes[j];
-          o[j] = static_cast<T>(zero[k] ? A(0) : static_cast<A>(g[j]) * levels[k]);
+          const A product = A(g[j]) * levels[wide[j]];
+          o[j] = static_cast<T>(keep[wide[j]] ? product : A(0));
         }
       }
     }
@@ -167,8 +255,15 @@ void backward_typed(const at::Tensor& grad, const at::Tensor& codes, at::Tensor&
   using A = at::opmath_type<T>;
   A level[256];
   for (size_t i = 0; i < 256; ++i) level[i] = i < levels.size() ? static_cast<A>(levels[i]) : A(0);
-  backward_loop<T, A>(grad.const_data_ptr<T>(), codes.const_data_ptr<uint8_t>(), out.mutable_data_ptr<T>(),
-                      grad.numel(), bits, level, zero);
+  const T* g = grad.const_data_ptr<T>();
+  const uint8_t* packed = codes.const_data_ptr<uint8_t>();
+  T* o = out.mutable_data_ptr<T>();
+  switch (bits) {
+    case 1: return backward_loop<1, T, A>(g, packed, o, grad.numel(), level, zero);
+    case 2: return backward_loop<2, T, A>(g, packed, o, grad.numel(), level, zero);
+    case 4: return backward_loop<4, T, A>(g, packed, o, grad.numel(), level, zero);
+    default: return backward_loop<8, T, A>(g, packed, o, grad.numel(), level, zero);
+  }
 }
 
 at::Tensor backward_kernel(const at::Tensor& grad_in, const at::Tensor& packed, const std::vector<double>& levels,
@@ -199,12 +294,8 @@ std::tuple<at::Tensor, at::Tensor> forward_kernel(const at::Tensor& x_in, int64_
   const int bits = variant_bits(variant);
   at::Tensor packed;
   if (codes) {
-    const int64_t bytes = (x.numel() * bits + 7) / 8;
-    // whole blocks are written: round the buffer up, then hand out the exact size
-    const int64_t padded = ((x.numel() + BLOCK - 1) / BLOCK) * BLOCK * bits / 8;
-    packed = at::empty({std::max(padded, bytes)}, x.options().dtype(at::kByte));
+    packed = at::empty({(x.numel() * bits + 7) / 8}, x.options().dtype(at::kByte));
     forward_variant(variant, x, y, packed.mutable_data_ptr<uint8_t>(), constants);
-    if (padded != bytes) packed = packed.narrow(0, 0, bytes);
   } else {
     forward_variant(variant, x, y, nullptr, constants);
   }
@@ -254,34 +345,51 @@ variable_list LeanBackward::backward(AutogradContext* ctx, variable_list grads) 
           at::Tensor(), at::Tensor(), at::Tensor()};
 }
 
+// Calls registered once (a member's variant, constants and backward table), then named by an index: the
+// hot path passes one integer. A deque keeps references valid while it grows.
+struct Registered {
+  int64_t variant;
+  std::vector<double> constants, levels;
+  int64_t zero;
+};
+std::deque<Registered> registered;
+std::mutex registered_mutex;
+
+int64_t register_call(int64_t variant, std::vector<double> constants, std::vector<double> levels, int64_t zero) {
+  variant_bits(variant);  // checks the variant
+  std::lock_guard<std::mutex> guard(registered_mutex);
+  registered.push_back({variant, std::move(constants), std::move(levels), zero});
+  return static_cast<int64_t>(registered.size()) - 1;
+}
+
+const Registered& lookup(int64_t handle) {
+  std::lock_guard<std::mutex> guard(registered_mutex);
+  TORCH_CHECK(handle >= 0 && handle < static_cast<int64_t>(registered.size()), "relukit native: unknown call ", handle);
+  return registered[handle];
+}
+
 // y = member(x) saving only the packed codes; `inplace` writes y into x (mark_dirty, as torch's relu_).
 struct Lean : public torch::autograd::Function<Lean> {
-  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t variant, std::vector<double> constants,
-                            std::vector<double> levels, int64_t zero, bool inplace) {
-    auto [y, packed] = forward_kernel(x, variant, constants, inplace, true);
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t handle, bool inplace) {
+    const Registered& call = lookup(handle);
+    auto [y, packed] = forward_kernel(x, call.variant, call.constants, inplace, true);
     ctx->save_for_backward({packed});
-    ctx->saved_data["levels"] = levels;
-    ctx->saved_data["zero"] = zero;
-    ctx->saved_data["bits"] = static_cast<int64_t>(variant_bits(variant));
+    ctx->saved_data["handle"] = handle;
     ctx->set_materialize_grads(false);
     if (inplace) ctx->mark_dirty({x});
     return y;
   }
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
-    variable_list result(6);
+    variable_list result(3);
     if (!grads[0].defined()) return result;
+    const Registered& call = lookup(ctx->saved_data["handle"].toInt());
     const auto packed = ctx->get_saved_variables()[0];
-    const auto levels = ctx->saved_data["levels"].toDoubleVector();
-    const int64_t zero = ctx->saved_data["zero"].toInt();
-    result[0] = apply_backward(grads[0], packed, levels, zero, ctx->saved_data["bits"].toInt());
+    result[0] = apply_backward(grads[0], packed, call.levels, call.zero, variant_bits(call.variant));
     return result;
   }
 };
 
-at::Tensor lean(const at::Tensor& x, int64_t variant, const std::vector<double>& constants,
-                const std::vector<double>& levels, int64_t zero, bool inplace) {
-  return Lean::apply(x, variant, constants, levels, zero, inplace);
-}
+at::Tensor lean(const at::Tensor& x, int64_t handle, bool inplace) { return Lean::apply(x, handle, inplace); }
 
 at::Tensor values(const at::Tensor& x, int64_t variant, const std::vector<double>& constants, bool inplace) {
   return std::get<0>(forward_kernel(x, variant, constants, inplace, false));
@@ -291,7 +399,8 @@ at::Tensor values(const at::Tensor& x, int64_t variant, const std::vector<double
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "relukit native CPU kernels (generated from the catalog)";
-  m.def("lean", &relukit::lean, "y with autograd saving packed codes");
+  m.def("register_call", &relukit::register_call, "remembers a call's arguments; returns its handle");
+  m.def("lean", &relukit::lean, "y with autograd saving packed codes (a registered call)");
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
