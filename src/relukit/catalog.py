@@ -222,8 +222,8 @@ MEMBERS: tuple[Activation, ...] = (
     ),
     Activation(
         "rectify",
-        r"\min(x, m) \text{ if } x > t \text{ else } s (x - t)",
-        r"1 \text{ if } t < x < m;\ 0 \text{ if } x \ge m > t;\ s \text{ if } x \le t",
+        r"\operatorname{clip}(x, 0, m) \text{ if } x > t \text{ else } s (x - t);\ \text{no clip without } m",
+        r"s \text{ if } x \le t;\ 1 \text{ if } x > t \text{ and } (0 < x < m \text{ or no } m);\ \text{else } 0",
         module="Rectify",
         forward=fx.rectify,
         codes=fx.rectify_codes,

@@ -84,7 +84,9 @@ def leaky_codes(x, xp, negative_slope=0.01):
 
 
 def rectify(x, xp, negative_slope=0.0, max_value=None, threshold=0.0):
-    above = x if max_value is None else xp.minimum(x, max_value)
+    # Keras 3 ReLU.static_call: clip(x [x > t], 0, m) - s relu(t - x). With a max_value the clip's lower
+    # bound 0 applies too, so for threshold < 0 the interval (t, 0] maps to 0; without one it keeps x.
+    above = x if max_value is None else xp.clip(x, 0.0, max_value)
     below = 0.0 if negative_slope == 0 else (xp.minimum(x, threshold) - threshold) * negative_slope
     return xp.where(x <= threshold, below, above)  # NaN is not <= threshold: it stays NaN
 
@@ -93,7 +95,7 @@ def rectify_codes(x, xp, negative_slope=0.0, max_value=None, threshold=0.0):
     linear = ~(x <= threshold)  # NaN counts as linear, as in torch's relu/threshold backward
     if max_value is None:
         return linear
-    clipped = x >= max_value
+    clipped = (x >= max_value) | (x <= 0)  # x <= 0 only matters for threshold < 0: (t, 0] is clipped to 0
     if negative_slope == 0:
         return linear & ~clipped
     return xp.astype(linear, xp.uint8) + xp.astype(linear & clipped, xp.uint8)

@@ -89,8 +89,7 @@ def apply(
     """
     sampled = training and entry.name == "rrelu"
     if entry.piecewise_linear and not sampled and lean_applies(x):
-        y = _piecewise.lean_forward(entry, x, params)
-        y = x.copy_(y) if inplace else y
+        y = _piecewise.lean_forward(entry, x, params, inplace)
     elif entry.name == "mish" and not _exporting() and _mish.applies(x):  # fused single-exponential kernel
         y = _mish.mish(x, inplace)
     else:

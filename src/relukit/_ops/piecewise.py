@@ -209,24 +209,37 @@ class _Lean(torch.autograd.Function):
     checks and encoded parameters of the custom-op dispatch."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any]) -> torch.Tensor:
+    def forward(
+        ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any], inplace: bool
+    ) -> torch.Tensor:
         y, packed = forward_impl(x, entry, params)
         ctx.slopes, ctx.multiply = backward_args(entry, params)
         ctx.save_for_backward(packed)
+        if inplace:  # one node that overwrites x (see lean_forward), not a copy_ node after this one
+            ctx.mark_dirty(x)
+            return x.copy_(y)
         return y
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
         (packed,) = ctx.saved_tensors
-        return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
+        return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None, None
 
 
-def lean_forward(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> torch.Tensor:
+def lean_forward(
+    entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], inplace: bool = False
+) -> torch.Tensor:
     """y of a piecewise-linear member, with autograd that saves only the packed codes: ``_Lean`` in eager
-    mode, the traceable custom op ``relukit::piecewise_forward`` otherwise."""
+    mode, the traceable custom op ``relukit::piecewise_forward`` otherwise.
+
+    ``inplace=True`` writes y into x. In eager mode the overwrite belongs to the same autograd node
+    (``mark_dirty``), so x's gradient is exactly ``grad * slopes[code]``, as for the out-of-place op: a
+    ``copy_`` node after it would add its zero gradient for the overwritten x (+0.0 + -0.0 = +0.0) and lose
+    the sign of zero. The traced route keeps ``copy_`` (functionalized in the graph)."""
     if eager(x):
-        return _Lean.apply(x, entry, params)
-    return torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
+        return _Lean.apply(x, entry, params, inplace)
+    y = torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
+    return x.copy_(y) if inplace else y
 
 
 def lean_backward(grad: torch.Tensor, packed: torch.Tensor, slopes: list[float], multiply: bool) -> torch.Tensor:
