@@ -130,11 +130,11 @@ def gelu(x, xp, approximate="none"):
     2u in double-double."""
     low_clipped = xp.maximum(x, -BIG)  # keeps +inf -> +inf, -inf -> -0
     if approximate == "tanh":
-        _, e, scaled, one_e, positive = _gelu_tanh_parts(x, xp)
-        return xp.where(positive, low_clipped / one_e, (low_clipped * (scaled / one_e)) * nm.UNSCALE)
+        b, e, scaled, one_e, positive = _gelu_tanh_parts(x, xp)
+        return xp.where(positive, low_clipped / one_e, (b * (scaled / one_e)) * nm.UNSCALE)
     t = xp.abs(x)
     ratio, density = nm.mills_ratio(t, xp), nm.normal_pdf_scaled(t, xp)
-    negative = ((low_clipped * ratio) * density) * nm.UNSCALE  # x Q(t), no subnormal intermediate
+    negative = ((xp.clip(x, -BIG, 0.0) * ratio) * density) * nm.UNSCALE  # x Q(t), no subnormal intermediate
     return xp.where(x < 0, negative, low_clipped * (1.0 - (density * ratio) * nm.UNSCALE))
 
 
