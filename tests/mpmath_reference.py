@@ -76,7 +76,12 @@ FUNCTIONS = {
     ("mish", ()): (_mish, _mish_d),
     ("softplus", ()): (_softplus, lambda x: 1 if x > 20 else _sigmoid(x)),
 }
-ROOTS = {"gelu": -0.7517915246935645, "gelu_tanh": -0.7524614220710163, "silu": -1.2784645427610737, "mish": -1.1924312145154952}
+ROOTS = {
+    "gelu": -0.7517915246935645,
+    "gelu_tanh": -0.7524614220710163,
+    "silu": -1.2784645427610737,
+    "mish": -1.1924312145154952,
+}
 
 
 def truth(member: str, params: tuple, derivative: bool, x: np.ndarray) -> np.ndarray:
@@ -102,3 +107,10 @@ def ulp_error(got: np.ndarray, expected: np.ndarray) -> np.ndarray:
     normal = np.isfinite(expected) & (np.abs(expected) >= np.finfo(np.float64).tiny)
     spacing = np.spacing(np.where(normal, np.abs(expected), 1.0))
     return np.where(normal, np.abs(got - expected) / spacing, np.nan)
+
+
+def low_precision_ulps(got: np.ndarray, expected: np.ndarray, bits: int, emin: int) -> np.ndarray:
+    """|got - truth| in ulps of a format with ``bits`` significand bits at the truth (subnormal spacing
+    below 2^emin)."""
+    exponent = np.floor(np.log2(np.maximum(np.abs(expected), 2.0**emin)))
+    return np.abs(got - expected) / 2.0 ** (exponent - bits + 1)

@@ -13,7 +13,7 @@ import functools
 import numpy as np
 import pytest
 import torch
-from tests.mpmath_reference import FUNCTIONS, ROOTS, grid, truth, ulp_error
+from tests.mpmath_reference import FUNCTIONS, ROOTS, grid, low_precision_ulps, truth, ulp_error
 
 import relukit.array as ra
 
@@ -63,12 +63,6 @@ LOW_PRECISIONS = {
     "float16": (np.float16, 11, -14, 65504.0),
     "bfloat16": (torch.bfloat16, 8, -126, 3.3895313892515355e38),
 }
-
-
-def low_precision_ulps(got, expected, bits, emin):
-    """|got - truth| in ulps of the low-precision format at the truth (subnormal spacing below normal)."""
-    exponent = np.floor(np.log2(np.maximum(np.abs(expected), 2.0**emin)))
-    return np.abs(got - expected) / 2.0 ** (exponent - bits + 1)
 
 
 @pytest.mark.parametrize("precision", LOW_PRECISIONS)

@@ -209,9 +209,7 @@ class _Lean(torch.autograd.Function):
     checks and encoded parameters of the custom-op dispatch."""
 
     @staticmethod
-    def forward(
-        ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any], inplace: bool
-    ) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any], inplace: bool) -> torch.Tensor:
         y, packed = forward_impl(x, entry, params)
         ctx.slopes, ctx.multiply = backward_args(entry, params)
         ctx.save_for_backward(packed)
