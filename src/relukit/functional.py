@@ -6,8 +6,9 @@ rrelu in eval) run as ``relukit::piecewise_forward`` and save only their bit-pac
 (1 bit per element; 2 for rectify with both a slope and a max) instead of a full tensor: gradients are
 bit-identical to torch's, and ``inplace=True`` stays safe when the result is modified in place later.
 The smooth members use torch's own autograd (they need the input in backward and save what torch saves);
-``mish`` on float32 CPU tensors of >= 2^16 elements (``relukit._ops.mish.MIN_NUMEL``) runs ``relukit::mish``, fused from the catalog's
-single-exponential form (``relukit._ops.mish``; same saved tensor, ~1e-7 relative from torch's values).
+``mish`` on float32 CPU tensors of >= 2^16 elements (``relukit._ops.mish.MIN_NUMEL``) runs
+``relukit::mish``, fused from the catalog's single-exponential form (``relukit._ops.mish``; same saved
+tensor, ~1e-7 relative from torch's values).
 ``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``).
 
 Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops;
