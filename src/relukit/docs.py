@@ -64,7 +64,7 @@ def accuracy_lines(entry: catalog.Activation) -> list[str]:
     for label, row in data["max_ulp"].items():
         if label != entry.name and not label.startswith(entry.name + "("):
             continue
-        cells = [f"{dtype} {row[dtype + ' value']:g} / {row[dtype + ' derivative']:g}" for dtype in FORMATS]
+        cells = [f"{dtype} {row[dtype + ' value']:.4g} / {row[dtype + ' derivative']:.4g}" for dtype in FORMATS]
         lines.append(f"  - `{label}`: " + ", ".join(cells))
     if not lines:
         return []
