@@ -25,7 +25,7 @@ def reference(name, x64, params):
         return (t * torch.sigmoid(2 * u)).numpy()
     if name == "rectify":
         s, m, th = params.get("negative_slope", 0.0), params.get("max_value"), params.get("threshold", 0.0)
-        above = x64 if m is None else np.minimum(x64, m)
+        above = x64 if m is None else np.clip(x64, 0, m)  # Keras 3 clips to [0, m] when m is set
         return np.where(x64 > th, above, s * (x64 - th))
     if name == "rrelu":
         return F.leaky_relu(t, (params.get("lower", 1 / 8) + params.get("upper", 1 / 3)) / 2).numpy()

@@ -179,6 +179,9 @@ def test_bool_and_string_scalars_raise():
         (lambda: ra.softplus(1.0, beta=0.0), "softplus: beta must be > 0, got 0.0"),
         (lambda: ra.prelu(np.ones((2, 3)), np.ones(4)), "prelu: weight of 4 values does not broadcast"),
         (lambda: ra.prelu(np.ones(3), np.ones(3)), "prelu: weight has 3 values but x has no channel axis"),
+        (lambda: ra.prelu(np.ones((2, 3)), np.array([math.nan, 1, 1])), "prelu: weight must be finite, got array"),
+        (lambda: ra.prelu(np.ones((2, 3)), [1.0, math.inf, 1.0]), "prelu: weight must be finite, got array"),
+        (lambda: ra.threshold(1.0, 0.0, -math.inf), "threshold: value must be finite, got -inf"),
     ],
 )
 def test_bad_parameters_raise_value_error(call, message):
@@ -197,6 +200,12 @@ def test_wrong_parameter_types():
         ra.prelu(np.ones((2, 3)), np.ones(3), 1.5)
     with pytest.raises(TypeError, match="prelu_weight_derivative: weight must be a real number or a real array"):
         ra.prelu_weight_derivative(np.ones((2, 3)), "a")
+    with pytest.raises(TypeError, match=r"leaky_relu: negative_slope must be a real number, got array\(\[0.1, 0.2\]\)"):
+        ra.leaky_relu(np.ones(3), np.array([0.1, 0.2]))
+    with pytest.raises(TypeError, match=r"leaky_relu: negative_slope must be a real number, got 1j"):
+        ra.leaky_relu(np.ones(3), 1j)
+    with pytest.raises(TypeError, match="prelu: weight must be a real number or a real array, got dtype complex128"):
+        ra.prelu(np.ones((2, 3)), np.array([1j, 1, 1]))
 
 
 def test_every_member_is_exercised():

@@ -73,6 +73,17 @@ def test_constructor_validation_names_the_class():
         rnn.CELU(0.0)
 
 
+def test_attributes_set_after_construction_are_checked():
+    module = rnn.LeakyReLU()
+    module.negative_slope = "a"
+    with pytest.raises(TypeError, match="LeakyReLU: negative_slope must be a real number, got 'a'"):
+        module(torch.ones(3, requires_grad=True))
+    module = rnn.Softplus()
+    module.beta = -1.0
+    with pytest.raises(ValueError, match="Softplus: beta must be > 0, got -1.0"):
+        module(torch.ones(3))
+
+
 def test_get_activation_names_and_aliases():
     assert type(relukit.get_activation("ReLU")) is rnn.ReLU
     assert type(relukit.get_activation("swish")) is rnn.SiLU

@@ -113,8 +113,11 @@ def _channel_weight(fn: str, x: Any, xp: Any, weight: Any, channel_axis: int) ->
         return xp.asarray(weight, dtype=x.dtype, device=array_api_compat.device(x))
     if not hasattr(weight, "shape"):
         weight = np.asarray(weight)
-        if weight.dtype.kind not in "iuf":
-            raise TypeError(f"{fn}: weight must be a real number or a real array, got {weight.dtype}")
+    weight_xp = array_api_compat.array_namespace(weight)
+    if not (weight_xp.isdtype(weight.dtype, "real floating") or weight_xp.isdtype(weight.dtype, "integral")):
+        raise TypeError(f"{fn}: weight must be a real number or a real array, got dtype {weight.dtype}")
+    if not bool(weight_xp.all(weight_xp.isfinite(weight))):
+        raise ValueError(f"{fn}: weight must be finite, got {weight!r}")
     weight = xp.asarray(weight, dtype=x.dtype, device=array_api_compat.device(x))
     size = 1
     for dim in weight.shape:

@@ -24,9 +24,20 @@ SELU_ALPHA, SELU_SCALE = fx.SELU_ALPHA, fx.SELU_SCALE
 # Parameters
 # ----------------------------------------------------------------------------------------------
 def _real(fn: str, arg: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) and not hasattr(value, "__float__"):
+    """float(value) for a real scalar (Python or 0-d array); TypeError for bool, complex, arrays, strings."""
+    is_complex = isinstance(value, complex) or "complex" in str(getattr(value, "dtype", ""))
+    if (
+        isinstance(value, bool)
+        or is_complex
+        or getattr(value, "ndim", 0) != 0
+        or not isinstance(value, (int, float))
+        and not hasattr(value, "__float__")
+    ):
         raise TypeError(f"{fn}: {arg} must be a real number, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{fn}: {arg} must be a real number, got {value!r}") from None
     if not math.isfinite(number):
         raise ValueError(f"{fn}: {arg} must be finite, got {value!r}")
     return number
@@ -222,8 +233,8 @@ MEMBERS: tuple[Activation, ...] = (
     ),
     Activation(
         "rectify",
-        r"\min(x, m) \text{ if } x > t \text{ else } s (x - t)",
-        r"1 \text{ if } t < x < m;\ 0 \text{ if } x \ge m > t;\ s \text{ if } x \le t",
+        r"\operatorname{clip}(x, 0, m) \text{ if } x > t \text{ else } s (x - t);\ \text{no clip without } m",
+        r"s \text{ if } x \le t;\ 1 \text{ if } x > t \text{ and } (0 < x < m \text{ or no } m);\ \text{else } 0",
         module="Rectify",
         forward=fx.rectify,
         codes=fx.rectify_codes,
@@ -300,8 +311,8 @@ MEMBERS: tuple[Activation, ...] = (
         r"\max(0, x) + \min(0, \alpha (e^{x/\alpha} - 1))",
         r"1 \text{ if } x > 0 \text{ else } e^{x/\alpha}",
         module="CELU",
-        forward=lambda x, xp, alpha: fx.elu(x, xp, alpha, 1.0, 1.0 / alpha),
-        derivative=lambda x, xp, alpha: fx.elu_derivative(x, xp, alpha, 1.0, 1.0 / alpha),
+        forward=lambda x, xp, alpha: fx.elu(x, xp, alpha, 1.0, alpha),
+        derivative=lambda x, xp, alpha: fx.elu_derivative(x, xp, alpha, 1.0, alpha),
         params=(Param("alpha", 1.0, nonzero),),
         torch_op="celu",
         torch_inplace=True,

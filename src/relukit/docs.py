@@ -4,6 +4,7 @@ it; a test checks that README.md is up to date) and the formula blocks of docs/m
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -51,6 +52,32 @@ def _saves(entry: catalog.Activation) -> str:
     return "the input, as torch does" if entry.name != "prelu" else "input and weight, as torch does"
 
 
+ACCURACY = Path(__file__).resolve().parents[2] / "docs" / "accuracy.json"  # benchmarks/accuracy.py writes it
+
+
+def accuracy_lines(entry: catalog.Activation) -> list[str]:
+    """The measured max errors of a smooth member (docs/accuracy.json), one line per parameter set."""
+    if entry.piecewise_linear or not ACCURACY.exists():
+        return []
+    data = json.loads(ACCURACY.read_text())
+    lines = []
+    for label, row in data["max_ulp"].items():
+        if label != entry.name and not label.startswith(entry.name + "("):
+            continue
+        cells = [f"{dtype} {row[dtype + ' value']:.4g} / {row[dtype + ' derivative']:.4g}" for dtype in FORMATS]
+        lines.append(f"  - `{label}`: " + ", ".join(cells))
+    if not lines:
+        return []
+    head = (
+        "- max error of `relukit.array` vs mpmath, value / derivative, in ulps of each dtype "
+        f"(`python benchmarks/accuracy.py --points {data['points']}`; 0.5 = correctly rounded):"
+    )
+    return [head, *lines]
+
+
+FORMATS = ("float64", "float32", "float16", "bfloat16")
+
+
 def member_block(entry: catalog.Activation) -> str:
     params = ", ".join(
         f"`{p.name}`" if p.default is catalog.REQUIRED else f"`{p.name}={p.default!r}`" for p in entry.params
@@ -70,6 +97,7 @@ def member_block(entry: catalog.Activation) -> str:
             f"- aliases: {', '.join(f'`{a}`' for a in entry.aliases) or 'none'}",
             f"- backward keeps: {_saves(entry)}",
             f"- paper: {entry.reference or 'torch'}",
+            *accuracy_lines(entry),
             "",
             f"![{entry.name} and its derivative](figures/{entry.name}.png)",
             f"<!-- member:{entry.name}:end -->",

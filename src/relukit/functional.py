@@ -6,8 +6,9 @@ rrelu in eval) run as ``relukit::piecewise_forward`` and save only their bit-pac
 (1 bit per element; 2 for rectify with both a slope and a max) instead of a full tensor: gradients are
 bit-identical to torch's, and ``inplace=True`` stays safe when the result is modified in place later.
 The smooth members use torch's own autograd (they need the input in backward and save what torch saves);
-``mish`` on float32 CPU tensors of >= 2^14 elements runs ``relukit::mish``, fused from the catalog's
-single-exponential form (``relukit._ops.mish``; same saved tensor, ~1e-7 relative from torch's values).
+``mish`` on float32 CPU tensors of >= 2^16 elements (``relukit._ops.mish.MIN_NUMEL``) runs
+``relukit::mish``, fused from the catalog's single-exponential form (``relukit._ops.mish``; same saved
+tensor, ~1e-7 relative from torch's values).
 ``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``).
 
 Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops;
@@ -142,17 +143,18 @@ def _binder(name: str, signature: inspect.Signature) -> Callable[[tuple, dict], 
     return bind
 
 
-def _checker(entry: catalog.Activation) -> Callable[[dict[str, Any]], dict[str, Any]]:
+def _checker(entry: catalog.Activation) -> Callable[..., dict[str, Any]]:
     """``entry.bind`` with its result remembered per parameter values (and their types: True == 1, but
-    True is rejected): a call with parameters seen before skips the checks."""
+    True is rejected): a call with parameters seen before skips the checks. ``fn`` names the caller in
+    errors (a module passes its class name)."""
     seen: dict[tuple, dict[str, Any]] = {}
 
-    def checked(arguments: dict[str, Any]) -> dict[str, Any]:
+    def checked(arguments: dict[str, Any], fn: str = entry.name) -> dict[str, Any]:
         try:
             key = tuple((k, type(v), v) for k, v in arguments.items())
             return seen[key]
         except (KeyError, TypeError):  # new, or unhashable (checked every time)
-            bound = entry.bind(entry.name, arguments)
+            bound = entry.bind(fn, arguments)
             if len(seen) < 256 and all(isinstance(v, (int, float, str, type(None))) for v in arguments.values()):
                 seen[key] = bound
             return bound
@@ -160,10 +162,13 @@ def _checker(entry: catalog.Activation) -> Callable[[dict[str, Any]], dict[str, 
     return checked
 
 
+CHECKED = {entry.name: _checker(entry) for entry in catalog.MEMBERS}  # checked(arguments, fn) per member
+
+
 def _make(entry: catalog.Activation):
     signature = _signature(entry)
     bind = _binder(entry.name, signature)
-    checked = _checker(entry)
+    checked = CHECKED[entry.name]
     name = entry.name
     piecewise = entry.piecewise_linear
 

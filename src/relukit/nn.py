@@ -38,9 +38,9 @@ def _params(module: nn.Module, entry: catalog.Activation) -> dict[str, Any]:
 
 def _forward(self, input: torch.Tensor) -> torch.Tensor:
     entry = catalog.BY_NAME[self.activation_name]
-    return functional.apply(
-        entry, input, _params(self, entry), inplace=getattr(self, "inplace", False), training=self.training
-    )
+    # attributes may change after __init__: checked on every call (remembered per value by functional)
+    params = functional.CHECKED[entry.name](_params(self, entry), type(self).__name__)
+    return functional.apply(entry, input, params, inplace=getattr(self, "inplace", False), training=self.training)
 
 
 def _init(base: type[nn.Module], entry: catalog.Activation):
@@ -52,9 +52,10 @@ def _init(base: type[nn.Module], entry: catalog.Activation):
 
 
 class Rectify(nn.Module):
-    r"""Keras 3's general rectifier: :math:`\min(x, m)` for :math:`x > t`, else :math:`s (x - t)`.
+    r"""Keras 3's general rectifier: :math:`\operatorname{clip}(x, 0, m)` for :math:`x > t`, else :math:`s (x - t)`.
 
-    It jumps at ``threshold`` when ``threshold != 0``.
+    It jumps at ``threshold`` when ``threshold != 0``. Without ``max_value`` there is no clip (x > t gives
+    x, negative too when t < 0); with one, (t, 0] maps to 0 when t < 0, as in Keras.
 
     Args:
         negative_slope: slope s below the threshold (>= 0). Default: 0.0

@@ -254,31 +254,38 @@ class _Lean(torch.autograd.Function):
     checks and encoded parameters of the custom-op dispatch."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any]) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, entry: catalog.Activation, params: dict[str, Any], inplace: bool) -> torch.Tensor:
         y, packed = forward_impl(x, entry, params)
         ctx.slopes, ctx.multiply = backward_args(entry, params)
         ctx.save_for_backward(packed)
+        if inplace:  # one node that overwrites x (see lean_forward), not a copy_ node after this one
+            ctx.mark_dirty(x)
+            return x.copy_(y)
         return y
 
     @staticmethod
     def backward(ctx, grad_y: torch.Tensor):
         (packed,) = ctx.saved_tensors
-        return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None
+        return lean_backward(grad_y, packed, ctx.slopes, ctx.multiply), None, None, None
 
 
 def lean_forward(
     entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], inplace: bool = False
 ) -> torch.Tensor:
     """y of a piecewise-linear member, with autograd that saves only the packed codes: the native C++ op
-    (its autograd in C++; ``inplace`` writes into x as torch's in-place ops do) or ``_Lean`` in eager mode,
-    the traceable custom op ``relukit::piecewise_forward`` otherwise."""
+    (autograd in C++) or ``_Lean`` in eager mode, the traceable custom op ``relukit::piecewise_forward``
+    otherwise.
+
+    ``inplace=True`` writes y into x. In eager mode the overwrite belongs to the same autograd node
+    (``mark_dirty``), so x's gradient is exactly ``grad * slopes[code]``, as for the out-of-place op: a
+    ``copy_`` node after it would add its zero gradient for the overwritten x (+0.0 + -0.0 = +0.0) and lose
+    the sign of zero. The traced route keeps ``copy_`` (functionalized in the graph)."""
     if eager(x):
         call = native_call(entry, x, params)
         if call is not None:
             return native.module().lean(x, call.handle, inplace)
-        y = _Lean.apply(x, entry, params)
-    else:
-        y = torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
+        return _Lean.apply(x, entry, params, inplace)
+    y = torch.ops.relukit.piecewise_forward(x, entry.name, encode(entry, params))[0]
     return x.copy_(y) if inplace else y
 
 
