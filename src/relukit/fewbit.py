@@ -94,7 +94,8 @@ class FewBitTable:
         code = xp.zeros(x.shape, dtype=xp.int64, device=device)
         for level in range(self.bits):
             step = 1 << (self.bits - 1 - level)
-            above = ~(x <= xp.take(boundaries, xp.reshape(code + (step - 1), (-1,)), axis=0).reshape(x.shape))
+            below = xp.reshape(xp.take(boundaries, xp.reshape(code + (step - 1), (-1,)), axis=0), x.shape)
+            above = ~(x <= below)  # NaN is above every boundary
             code = xp.where(above, code + step, code)
         return xp.astype(code, xp.uint8)
 
