@@ -109,18 +109,31 @@ class FewBitTable:
 
     def format(self) -> str:
         """The table as text: one row per code with its interval and level."""
-        params = ", ".join(f"{k}={v!r}" for k, v in self.params)
         lines = [
-            f"{self.member}({params}) {self.bits}-bit derivative table: rms error {self.rms_error:.4g} "
-            f"(derivative rms {self.derivative_rms:.4g}, relative {self.rms_error / self.derivative_rms:.3%})",
-            f"{'code':>4}  {'from':>12}  {'to':>12}  {'level':>12}",
+            f"{self.title()}: rms error {self.rms_error:.4g} (derivative rms {self.derivative_rms:.4g}, "
+            f"relative {self.rms_error / self.derivative_rms:.2%})",
+            f"{'code':>4}  {'from':>10}  {'to':>10}  {'level':>10}",
         ]
-        edges = (-math.inf, *self.boundaries, math.inf)
-        for code, level in enumerate(self.levels):
-            lines.append(f"{code:>4}  {edges[code]:>12.6g}  {edges[code + 1]:>12.6g}  {level:>12.6g}")
+        for code, (low, high, level) in enumerate(self.rows()):
+            lines.append(f"{code:>4}  {low:>10}  {high:>10}  {level:>10}")
         return "\n".join(lines)
 
+    def title(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params)
+        return f"{self.member}({params}) {self.bits}-bit derivative table"
+
+    def rows(self, decimals: int = 5) -> list[tuple[str, str, str]]:
+        """(from, to, level) of each code as text with ``decimals`` decimals (boundaries and levels are
+        determined to ~1e-8, so a solved 0 prints as 0)."""
+        edges = ("-inf", *(_fixed(b, decimals) for b in self.boundaries), "inf")
+        return [(edges[c], edges[c + 1], _fixed(level, decimals)) for c, level in enumerate(self.levels)]
+
     __str__ = format
+
+
+def _fixed(value: float, decimals: int) -> str:
+    text = f"{value:.{decimals}f}"
+    return text.lstrip("-") if float(text) == 0 else text
 
 
 def smooth_members() -> tuple[str, ...]:
@@ -147,8 +160,8 @@ def fewbit_table(member: str, bits: int = 3, **params: Any) -> FewBitTable:
     entry = catalog.lookup(member)
     if entry.name not in smooth_members():
         raise ValueError(
-            f"{fn}: {entry.name} is piecewise-linear: its backward is exact with its own 1- or 2-bit codes; "
-            f"few-bit tables are for {', '.join(smooth_members())}, got member={member!r}"
+            f"{fn}: {entry.name} is piecewise-linear: its derivative takes a few exact values and needs no "
+            f"table; few-bit tables are for {', '.join(smooth_members())}, got member={member!r}"
         )
     bound = entry.bind(fn, params)
     key = tuple((k, v if isinstance(v, str) else float(v)) for k, v in bound.items())
