@@ -5,6 +5,7 @@ Submodules load on first use, so ``import relukit.array`` never imports torch:
 * ``relukit.array``       forward and derivative on scalars, NumPy and any array-API array
 * ``relukit.functional``  torch ops with exact, memory-lean autograd
 * ``relukit.nn``          drop-in modules
+* ``relukit.fewbit``      k-bit derivative tables of the smooth members (``relukit.fewbit_table``)
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"array", "catalog", "functional", "nn", "registry", "diagnostics", "kaf", "data", "cli"}
+_SUBMODULES = {"array", "catalog", "functional", "nn", "registry", "diagnostics", "kaf", "data", "cli", "fewbit"}
 _REGISTRY = {"get_activation", "available_activations", "convert", "lean", "param_groups"}
+_FEWBIT = {"fewbit_table"}
 
 
 def __getattr__(name: str) -> Any:
@@ -23,11 +25,13 @@ def __getattr__(name: str) -> Any:
         return importlib.import_module(f"relukit.{name}")
     if name in _REGISTRY:
         return getattr(importlib.import_module("relukit.registry"), name)
+    if name in _FEWBIT:
+        return getattr(importlib.import_module("relukit.fewbit"), name)
     raise AttributeError(f"module 'relukit' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *_SUBMODULES, *_REGISTRY])
+    return sorted([*globals(), *_SUBMODULES, *_REGISTRY, *_FEWBIT])
 
 
 def backend() -> str:

@@ -1,5 +1,5 @@
-"""The ``relukit`` command: ``relukit plot``, ``relukit bench``, ``relukit study`` (more subcommands register
-themselves below)."""
+"""The ``relukit`` command: ``relukit plot``, ``relukit fewbit``, ``relukit bench``, ``relukit study`` (more
+subcommands register themselves below)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,27 @@ def _plot(args: argparse.Namespace) -> int:
         return 2
     path = plot_activations(entries, low=low, high=high, derivative=args.derivative, out=args.out)
     print(path)
+    return 0
+
+
+def _fewbit(args: argparse.Namespace) -> int:
+    from relukit.fewbit import fewbit_table
+
+    try:
+        params = {}
+        for item in args.param or []:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise ValueError(f"--param must be NAME=VALUE, got {item!r}")
+            try:
+                params[key] = float(value)
+            except ValueError:
+                params[key] = value
+        tables = [fewbit_table(args.name, bits, **params) for bits in args.bits]
+    except (ValueError, TypeError) as error:
+        print(f"relukit fewbit: {error}", file=sys.stderr)
+        return 2
+    print("\n\n".join(table.format() for table in tables))
     return 0
 
 
@@ -99,6 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     plot.add_argument("--range", nargs=2, type=float, default=(-4.0, 4.0), metavar=("LOW", "HIGH"))
     plot.add_argument("--out", default="activations.png", help="PNG path (default: activations.png)")
     plot.set_defaults(run=_plot)
+    fewbit = commands.add_parser(
+        "fewbit", help="print the k-bit derivative table of a smooth member",
+        description="Optimal piecewise-constant approximation of a member's derivative under N(0, 1) "
+        "(Novikov et al. 2023): boundaries, levels and RMS error. See docs/fewbit.md.",
+    )  # fmt: skip
+    fewbit.add_argument("name", help="elu, celu, selu, gelu, silu, mish or softplus (or an alias)")
+    fewbit.add_argument("--bits", type=int, nargs="+", default=[3], help="bits per element, 1..8 (default: 3)")
+    fewbit.add_argument("--param", nargs="+", metavar="NAME=VALUE", help="member parameters, e.g. alpha=0.5")
+    fewbit.set_defaults(run=_fewbit)
     from relukit import bench  # torch loads only when a benchmark runs
 
     bench.add_parser(commands)
