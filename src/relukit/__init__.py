@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {"array", "catalog", "functional", "nn", "registry", "diagnostics", "kaf", "data", "cli"}
 _REGISTRY = {"get_activation", "available_activations", "convert", "lean", "param_groups"}
+__all__ = sorted(_REGISTRY) + sorted(_SUBMODULES)  # loaded on first use (the stub, __init__.pyi, lists them)
 
 
 def __getattr__(name: str) -> Any:
