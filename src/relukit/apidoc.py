@@ -13,7 +13,7 @@ import types
 from pathlib import Path
 from typing import Any
 
-from relukit import stubs
+from relukit import stubs, stubtext
 
 DOCUMENTED = (*stubs.STUBBED, "relukit.diagnostics")
 PAGE = stubs.ROOT.parents[1] / "docs" / "api.md"
@@ -42,19 +42,16 @@ def formula(obj: Any) -> str:
 
 def signature(name: str, obj: Any, module: str) -> str:
     """``name(parameters) -> return`` as the stub types it; overloads merged (``float | Array``)."""
-    imports = stubs.Imports(module)
+    imports = stubtext.Imports(module)
     if inspect.isclass(obj):
-        init = obj.__init__
-        if stubs._is_passthrough(init):
-            init = next(base.__init__ for base in obj.__mro__[1:] if "__init__" in vars(base))
-        variants = stubs.signature_variants(init, module, imports, method=True)
-        parameters = stubs._split_parameters(variants[0][0])[1:]
+        variants = stubtext.signature_variants(stubtext.constructor(obj), module, imports, method=True)
+        parameters = stubtext.split_parameters(variants[0][0])[1:]  # without self
         return f"{name}({', '.join(parameters)})"
-    variants = stubs.signature_variants(obj, module, imports)
+    variants = stubtext.signature_variants(obj, module, imports)
     parameters, returns = variants[0]
     if len(variants) > 1:
         inputs = " | ".join(v[1] for v in variants)
-        first, *rest = stubs._split_parameters(parameters)
+        first, *rest = stubtext.split_parameters(parameters)
         parameters = ", ".join([f"{first.split(':')[0]}: {inputs}", *rest])
         returns = inputs
     text = f"{name}({parameters})" + (f" -> {returns}" if returns else "")
@@ -63,14 +60,14 @@ def signature(name: str, obj: Any, module: str) -> str:
 
 def entry(name: str, obj: Any, module: str) -> list[str]:
     if isinstance(obj, types.ModuleType):
-        return [f"- `{name}`: {stubs.summary(obj)} (module `{obj.__name__}`)"]
+        return [f"- `{name}`: {stubtext.summary(obj)} (module `{obj.__name__}`)"]
     if not callable(obj):
         return [f"- `{name}`: a `{type(obj).__name__}` constant"]
     lines = [f"- `{signature(name, obj, module)}`  "]
     math = formula(obj)
     if math:
         lines.append(f"  ${math}$  ")
-    lines.append(f"  {stubs.summary(obj)}")
+    lines.append(f"  {stubtext.summary(obj)}")
     return lines
 
 
@@ -78,7 +75,7 @@ def page() -> str:
     lines = [INTRO.rstrip()]
     for module_name in DOCUMENTED:
         module = importlib.import_module(module_name)
-        lines += ["", f"## `{module_name}`", "", stubs.summary(module), ""]
+        lines += ["", f"## `{module_name}`", "", stubtext.summary(module), ""]
         for name in stubs.public_names(module):
             lines += entry(name, getattr(module, name), module_name)
     return "\n".join(lines) + "\n"

@@ -1,0 +1,84 @@
+"""The type stubs (src/relukit/*.pyi) and docs/api.md: current, equal to the runtime, usable by checkers and editors.
+
+mypy's cache lives in the system temp folder (one per checkout), so only the first run pays the cold
+analysis of torch (~10 s of CPU with tests/typing/mypy.ini's skips); later runs take a few seconds.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import inspect
+import re
+from pathlib import Path
+
+import torch.nn.functional as F
+
+import relukit.array as ra
+import relukit.functional as rf
+from relukit import apidoc, catalog, stubs
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC = ROOT / "src"
+TYPING = ROOT / "tests" / "typing"
+CHECKED = (*stubs.STUBBED, "relukit.diagnostics")  # every public module whose names must be visible
+
+
+def test_stubs_and_api_page_are_current():
+    problems = stubs.stale() + apidoc.stale()
+    assert not problems, "\n".join(problems)
+
+
+def test_a_stale_stub_says_which_name_and_how_to_regenerate(tmp_path, monkeypatch):
+    stubs.write(root=tmp_path)
+    assert stubs.stale(root=tmp_path) == []
+    signature = inspect.signature(rf.leaky_relu)
+    renamed = [p.replace(name="slope") if p.name == "negative_slope" else p for p in signature.parameters.values()]
+    monkeypatch.setattr(rf.leaky_relu, "__signature__", signature.replace(parameters=renamed))
+    elu = inspect.signature(ra.elu)
+    changed = [p.replace(default=2.0) if p.name == "alpha" else p for p in elu.parameters.values()]
+    monkeypatch.setattr(ra.elu, "__signature__", elu.replace(parameters=changed))
+    new_member = rf._make(dataclasses.replace(catalog.BY_NAME["silu"], name="swish2"))  # as if added to the catalog
+    monkeypatch.setattr(rf, "swish2", new_member, raising=False)
+    monkeypatch.setattr(rf, "__all__", [*rf.__all__, "swish2"])
+    problems = stubs.stale(root=tmp_path)
+    assert len(problems) == 2, problems
+    array, functional = sorted(problems)
+    assert array.startswith("array.pyi is stale (relukit.array: changed: elu)")
+    assert "changed: __all__, leaky_relu; missing from the stub: swish2" in functional
+    assert all("regenerate with `make stubs` (python -m relukit.stubs)" in p for p in problems)
+
+
+def test_functional_stubs_carry_torchs_names_and_defaults():
+    """Checked against torch.nn.functional itself (where its functions have Python signatures)."""
+    text = stubs.stub_path("relukit.functional").read_text()
+    compared = 0
+    for entry in catalog.MEMBERS:
+        try:
+            reference = inspect.signature(getattr(F, entry.torch_op or ""))
+        except (AttributeError, TypeError, ValueError):  # no torch function, or a builtin without a signature
+            continue
+        stub = re.search(rf"^def {entry.name}\((.*?)\) ->", text, re.M | re.S)
+        assert stub, f"no stub for {entry.name}"
+        expected = [
+            p.name if p.default is p.empty else f"{p.name}: .* = {p.default!r}" for p in reference.parameters.values()
+        ]
+        given = [part.strip() for part in stub.group(1).split(",") if part.strip()]
+        assert len(given) == len(expected), (entry.name, given, expected)
+        for part, pattern in zip(given, expected):
+            assert re.fullmatch(rf"{pattern}(: .*)?", part), (entry.name, part, pattern)
+        compared += 1
+    assert compared >= 9
+
+
+def test_py_typed_ships_with_the_stubs():
+    assert (SRC / "relukit" / "py.typed").exists()
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert re.search(r'relukit = \[.*"py\.typed".*"\*\.pyi".*\]', pyproject)
+
+
+def test_example_runs_as_its_types_say():
+    spec = importlib.util.spec_from_file_location("api_usage", TYPING / "api_usage.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
