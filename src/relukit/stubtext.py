@@ -176,59 +176,67 @@ def _catalog_params() -> set[str]:
     return {p.name for entry in catalog.MEMBERS for p in entry.params}
 
 
+def _annotation(obj: Any, p: inspect.Parameter, hints: dict[str, Any], imports: Imports, infer: Flavor | None) -> str:
+    """A parameter's type: its annotation (resolved), else inferred when ``infer`` gives the module's types."""
+    if p.name in hints:
+        return render_type(hints[p.name], imports)
+    if p.annotation is not p.empty:  # given in a signature built at run time
+        annotation = p.annotation
+        if isinstance(annotation, str):
+            annotation = eval(annotation, getattr(obj, "__globals__", {}))  # as typing.get_type_hints does
+        return render_type(annotation, imports)
+    return inferred_type(p, infer, _catalog_params()) if infer is not None else ""
+
+
+def _parameters_text(parameters: list[inspect.Parameter], texts: list[str]) -> str:
+    """``a: T, /, b: U = 1, *, c: V``: the annotated texts with the ``/`` and ``*`` markers."""
+    parts: list[str] = []
+    for index, (p, text) in enumerate(zip(parameters, texts)):
+        previous = parameters[index - 1].kind if index else None
+        if previous is p.POSITIONAL_ONLY and p.kind is not p.POSITIONAL_ONLY:
+            parts.append("/")
+        if p.kind is p.KEYWORD_ONLY and previous not in (p.KEYWORD_ONLY, p.VAR_POSITIONAL):
+            parts.append("*")
+        parts.append(text)
+    if parameters and parameters[-1].kind is inspect.Parameter.POSITIONAL_ONLY:
+        parts.append("/")
+    return ", ".join(parts)
+
+
 def signature_variants(obj: Any, module: str, imports: Imports, *, method: bool = False) -> list[tuple[str, str]]:
-    """[(parameters text, return text)]: one entry, or one per overload where the return follows x."""
+    """[(parameters text, return text)]: one entry, or one per overload where the return follows the input.
+
+    A function whose signature was built at run time (``__signature__``: the catalog-generated ones) gets
+    the module's types (:data:`FLAVORS`) for what it leaves unannotated.
+    """
     signature = inspect.signature(obj)
-    hints = _hints(obj)
+    hints = {name: hint for name, hint in _hints(obj).items() if name in signature.parameters or name == "return"}
     parameters = list(signature.parameters.values())
-    generated = not any(p.annotation is not inspect.Parameter.empty for p in parameters)
-    flavor = FLAVORS.get(module)
-    returns = signature.return_annotation
-    returns = hints.get("return", inspect.Parameter.empty) if returns is inspect.Parameter.empty else hints["return"]
+    flavor = FLAVORS.get(module) if not method else None
+    infer = flavor if flavor is not None and "__signature__" in vars(obj) else None
+    returns = hints.get("return", signature.return_annotation)
     follows_input = (
         flavor is not None
-        and not method
         and parameters[:1]
         and parameters[0].name in ("x", "input")
         and returns in (inspect.Parameter.empty, Any, hints.get(parameters[0].name, Any))
     )
-    variants = flavor.variants if follows_input else ((None, None),)
-    for name, type_name in flavor.imports if flavor and (follows_input or generated) else ():
-        imports.need(name, type_name)
-    catalog_params = _catalog_params()
+    if flavor is not None and (follows_input or infer is not None):
+        for name, type_name in flavor.imports:
+            imports.need(name, type_name)
     result = []
-    for input_type, return_type in variants:
-        texts, marker = [], ""
+    for input_type, return_type in flavor.variants if follows_input else ((None, None),):
+        texts = []
         for index, p in enumerate(parameters):
-            if p.kind is p.POSITIONAL_ONLY:
-                marker = "/"
-            elif marker == "/":
-                texts.append("/")
-                marker = ""
-            if p.kind is p.KEYWORD_ONLY and not any(t.startswith("*") for t in texts):
-                texts.append("*")
-            if index == 0 and input_type is not None:
-                annotation = input_type
-            elif p.name in hints:
-                annotation = render_type(hints[p.name], imports)
-            elif generated and flavor is not None and not (method and index == 0):
-                annotation = inferred_type(p, flavor, catalog_params)
-            else:
-                annotation = ""
+            annotation = input_type if index == 0 and input_type else _annotation(obj, p, hints, imports, infer)
             star = "*" if p.kind is p.VAR_POSITIONAL else "**" if p.kind is p.VAR_KEYWORD else ""
             text = f"{star}{p.name}: {annotation}" if annotation else f"{star}{p.name}"
-            if p.default is not inspect.Parameter.empty:
+            if p.default is not p.empty:
                 text += f" = {render_value(p.default)}" if annotation else f"={render_value(p.default)}"
             texts.append(text)
-        if marker == "/":
-            texts.append("/")
-        if return_type is not None:
-            return_text = return_type
-        elif returns is not inspect.Parameter.empty:
-            return_text = render_type(returns, imports)
-        else:
-            return_text = ""
-        result.append((", ".join(texts), return_text))
+        if return_type is None:
+            return_type = render_type(returns, imports) if returns is not inspect.Parameter.empty else ""
+        result.append((_parameters_text(parameters, texts), return_type))
     return result
 
 
