@@ -6,6 +6,7 @@ The static tools themselves (stubtest, mypy, jedi) run in tests/test_stubs_stati
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.util
 import inspect
 import re
@@ -95,3 +96,24 @@ def test_example_runs_as_its_types_say():
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     module.main()
+
+
+def test_check_command(capsys):
+    assert stubs.main(["--check"]) == 0
+    assert capsys.readouterr().out.strip() == "stubs and docs/api.md are current"
+
+
+def test_api_page_has_every_public_name_with_signature_formula_and_summary():
+    text = apidoc.PAGE.read_text()
+    for module_name in apidoc.DOCUMENTED:
+        module = importlib.import_module(module_name)
+        section = text.split(f"## `{module_name}`\n", 1)[1].split("\n## ", 1)[0]
+        for name in module.__all__:
+            assert re.search(rf"^- `{name}[(:`]", section, re.M), f"{module_name}.{name} is not on docs/api.md"
+    leaky = catalog.BY_NAME["leaky_relu"]
+    assert (
+        "- `leaky_relu(input: torch.Tensor, negative_slope: float = 0.01, inplace: bool = False) -> torch.Tensor`  \n"
+        f"  ${leaky.formula}$  \n  {leaky.summary}\n"
+    ) in text
+    assert "- `mish_derivative(x: float | Array, /) -> float | Array`" in text
+    assert "[docs/api.md](docs/api.md)" in (ROOT / "README.md").read_text()

@@ -62,7 +62,8 @@ def entry(name: str, obj: Any, module: str) -> list[str]:
     if isinstance(obj, types.ModuleType):
         return [f"- `{name}`: {stubtext.summary(obj)} (module `{obj.__name__}`)"]
     if not callable(obj):
-        return [f"- `{name}`: a `{type(obj).__name__}` constant"]
+        module_object = importlib.import_module(module)
+        return [f"- `{name}: {stubs.constant_type(module_object, name, stubtext.Imports(module))}`"]
     lines = [f"- `{signature(name, obj, module)}`  "]
     math = formula(obj)
     if math:

@@ -27,7 +27,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from relukit.stubtext import FLAVORS, Imports, class_lines, docstring, function_lines, render_type, summary
+from relukit.stubtext import FLAVORS, Imports, class_lines, docstring, function_lines, render_type, summary, value_type
 
 STUBBED = ("relukit", "relukit.array", "relukit.functional", "relukit.nn")
 ROOT = Path(__file__).resolve().parent  # src/relukit
@@ -56,11 +56,18 @@ def _defined_elsewhere(value: Any, module: str) -> bool:
     return (inspect.isfunction(value) or inspect.isclass(value)) and value.__module__ != module
 
 
+def constant_type(module: types.ModuleType, name: str, imports: Imports) -> str:
+    """A module variable's annotation, else its value's type."""
+    hints = typing.get_type_hints(module)
+    if name in hints:
+        return render_type(hints[name], imports)
+    return value_type(getattr(module, name), imports)
+
+
 def module_stub(module_name: str) -> str:
     """The text of ``<module>.pyi``."""
     module = importlib.import_module(module_name)
     imports = Imports(module_name)
-    hints = typing.get_type_hints(module)
     items: list[list[str]] = []
     if hasattr(module, "__version__"):
         items.append([f"__version__: {type(module.__version__).__name__}"])
@@ -76,8 +83,7 @@ def module_stub(module_name: str) -> str:
         elif callable(value):
             items.append(function_lines(name, value, module_name, imports))
         else:
-            annotation = hints.get(name, type(value))
-            items.append([f"{name}: {render_type(annotation, imports)}"])
+            items.append([f"{name}: {constant_type(module, name, imports)}"])
     flavor = FLAVORS.get(module_name)
     if flavor and flavor.preamble:
         items.insert(0, flavor.preamble.splitlines())

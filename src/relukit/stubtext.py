@@ -150,6 +150,15 @@ def render_value(value: Any) -> str:
     return "..."
 
 
+def value_type(value: Any, imports: Imports) -> str:
+    """The type of an unannotated constant (containers with ``Any`` items: strict checkers want parameters)."""
+    items = {dict: "[Any, Any]", list: "[Any]", set: "[Any]", frozenset: "[Any]", tuple: "[Any, ...]"}
+    if type(value) in items:
+        imports.need("typing", "Any")
+        return type(value).__name__ + items[type(value)]
+    return render_type(type(value), imports)
+
+
 def inferred_type(parameter: inspect.Parameter, flavor: Flavor, catalog_params: set[str]) -> str:
     """The type of an unannotated parameter of a catalog-generated function (see the module doc)."""
     default = parameter.default
@@ -330,7 +339,7 @@ def class_lines(name: str, cls: type, module: str, imports: Imports) -> list[str
         elif inspect.isfunction(value):
             body += function_lines(attribute, value, module, imports, "    ", method=True)
         elif not isinstance(value, (classmethod, staticmethod, property)):
-            body.append(f"    {attribute}: {render_type(type(value), imports)}")
+            body.append(f"    {attribute}: {value_type(value, imports)}")
     doc = summary(cls)
     if not body and not doc:
         return [head + " ..."]
