@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-dev
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: demo test lint format bench clean browser native
+.PHONY: demo test lint format bench clean browser native stubs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ test: $(TEST_STAMP) browser native
 
 bench: native
 	$(BIN)/relukit bench --ops relu,leaky_relu,relu6,hardtanh --sizes 2^20,2^24
+
+# Type stubs (src/relukit/*.pyi) and docs/api.md, from the runtime; a test fails when they are stale.
+stubs: $(STAMP)
+	$(BIN)/python -m relukit.stubs
+	$(BIN)/ruff format --check src/relukit
 
 format: $(TEST_STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks

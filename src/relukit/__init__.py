@@ -18,6 +18,8 @@ __version__ = "0.1.0"
 _SUBMODULES = {"array", "catalog", "functional", "nn", "registry", "diagnostics", "kaf", "data", "cli", "fewbit"}
 _REGISTRY = {"get_activation", "available_activations", "convert", "lean", "param_groups"}
 _FEWBIT = {"fewbit_table"}
+# loaded on first use (the stub, __init__.pyi, lists them)
+__all__ = sorted(_REGISTRY | _FEWBIT | {"backend"}) + sorted(_SUBMODULES)
 
 
 def __getattr__(name: str) -> Any:

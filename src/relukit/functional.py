@@ -162,13 +162,13 @@ def _checker(entry: catalog.Activation) -> Callable[..., dict[str, Any]]:
     return checked
 
 
-CHECKED = {entry.name: _checker(entry) for entry in catalog.MEMBERS}  # checked(arguments, fn) per member
+CHECKED: dict[str, Callable[..., dict[str, Any]]] = {}  # checked(arguments, fn) per member (see _make)
 
 
 def _make(entry: catalog.Activation):
     signature = _signature(entry)
     bind = _binder(entry.name, signature)
-    checked = CHECKED[entry.name]
+    checked = CHECKED.setdefault(entry.name, _checker(entry))
     name = entry.name
     piecewise = entry.piecewise_linear
 
