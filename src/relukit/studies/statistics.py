@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 LEVEL = 0.95
 
@@ -84,7 +84,7 @@ def t_interval(values: Sequence[float], level: float = LEVEL) -> dict:
 
 
 def resolved(interval: dict) -> str | None:
-    """"higher" or "lower" when the interval excludes 0 and has positive width, else None (no claim)."""
+    """ "higher" or "lower" when the interval excludes 0 and has positive width, else None (no claim)."""
     if interval.get("low") is None or not interval.get("std"):
         return None
     if interval["low"] > 0:
@@ -102,3 +102,14 @@ def paired_difference(values: Sequence[float], baseline: Sequence[float], level:
         )
     interval = t_interval([v - b for v, b in zip(values, baseline)], level)
     return {**interval, "resolved": resolved(interval)}
+
+
+def add_differences(results: dict, baseline: str, values: Callable[[dict], Sequence[float]]) -> None:
+    """Adds ``difference_to_<baseline>`` to every other entry of ``results``: the paired interval of
+    values(entry) - values(results[baseline]), run i against run i (nothing when the baseline is absent)."""
+    if baseline not in results:
+        return
+    reference = values(results[baseline])
+    for name, result in results.items():
+        if name != baseline:
+            result[f"difference_to_{baseline}"] = paired_difference(values(result), reference)
