@@ -24,7 +24,8 @@ def _difference(interval: dict) -> str:
     """'+0.8 points [+0.2, +1.4]'."""
     if interval["low"] is None:
         return f"{_points(interval['mean'])} points (one seed, no interval)"
-    return f"{_points(interval['mean'])} points [{_points(interval['low'])}, {_points(interval['high'])}]"
+    low, high = max(-1.0, interval["low"]), min(1.0, interval["high"])  # a difference of fractions
+    return f"{_points(interval['mean'])} points [{_points(low)}, {_points(high)}]"
 
 
 def differences_to_relu(results: dict, what: str) -> list[str]:
@@ -167,18 +168,20 @@ def _dying(result: dict) -> list[str]:
             else ("dormant", r["dormant_fraction_interval"])
         )
         accuracy_text = _interval(r["test_accuracy_interval"])
-        line = f"{name}: {measure} {_interval(interval, clip=True)} after training, test accuracy {accuracy_text}"
+        line = f"{name}: {measure} {_interval(interval)} after training, test accuracy {accuracy_text}"
         if "revive_accuracy_difference" in r:
             accuracy, dead = r["revive_accuracy_difference"], r["revive_dead_difference"]
-            effect = {"higher": "helps", "lower": "hurts", None: "is not resolved"}[accuracy["resolved"]]
+            effect = {"higher": "revive helps", "lower": "revive hurts", None: "effect not resolved"}[
+                accuracy["resolved"]
+            ]
             line += (
                 f"; revive then fine-tune vs fine-tune only ({r['revive_runs']} paired runs): accuracy "
-                f"{_difference(accuracy)} (revive {effect}), dead units {_difference(dead)}"
+                f"{_difference(accuracy)} ({effect}), dead units {_difference(dead)}"
             )
         lines.append(line)
     lines += differences_to_relu(result["activations"], f"test accuracy at lr {result['config']['lr']}")
     control = result["control"]["relu"]
-    dead = _interval(control["dead_fraction_interval"], clip=True)
+    dead = _interval(control["dead_fraction_interval"])
     lines.append(
         f"control (relu, lr {result['config']['control_lr']}): dead {dead} "
         f"after training, test accuracy {_interval(control['test_accuracy_interval'])}"

@@ -172,6 +172,7 @@ def dying(result: dict, path: Path) -> Path:
             left.plot(epochs, curve, lw=0.6, alpha=0.35, ls=style, color=f"C{index}")
         left.plot(epochs, curves.mean(axis=0), marker="o", ms=3, ls=style, color=f"C{index}", label=f"{name} ({label})")
     left.set_xlabel("epoch (0 = initialization)")
+    left.xaxis.set_major_locator(_integer_ticks())
     left.set_ylabel("% of hidden units")
     left.set_title(f"dead units over the training set, lr {result['config']['lr']}", fontsize=10)
     left.legend(fontsize=8)
@@ -186,8 +187,12 @@ def dying(result: dict, path: Path) -> Path:
         for name in revived:
             effects = [run["revive"][key] for run in result["activations"][name]["runs"] if run.get("revive")]
             values.append(stats.t_interval(effects) if None not in effects else None)
-        means, halves = zip(*(_error(v) for v in values)) if values else ((), ())
-        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, means, bar, yerr=halves, capsize=2, label=label,
+        means, halves = (np.array(v, dtype=float) for v in zip(*(_error(v) for v in values))) if values else ([], [])
+        clipped = [
+            np.minimum(halves, means),
+            np.minimum(halves, 100 - means),
+        ]  # fractions: the interval within [0, 100]
+        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, means, bar, yerr=clipped, capsize=2, label=label,
                   color=f"C{index}")  # fmt: skip
     right.set_xticks(np.arange(len(revived)), revived)
     right.set_ylabel("% of hidden units dead")

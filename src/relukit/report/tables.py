@@ -37,15 +37,14 @@ def nonlinearity(result: dict) -> list[Table]:
     return [Table("two spirals: identity vs ReLU", columns, rows)]
 
 
-def interval_text(interval: dict | None, digits: int = 1, clip: bool = False) -> str:
-    """'96.4% [95.9, 96.9]': the mean and its 95% t interval (fractions clipped to [0, 1] when ``clip``)."""
+def interval_text(interval: dict | None, digits: int = 1) -> str:
+    """'96.4% [95.9, 96.9]': the mean and its 95% t interval, clipped to [0, 1] (every interval here is of a
+    fraction: accuracy, dead or dormant units)."""
     if interval is None:
         return "-"
     if interval["low"] is None:
         return _pct(interval["mean"], digits)
-    low, high = interval["low"], interval["high"]
-    if clip:
-        low, high = max(0.0, low), min(1.0, high)
+    low, high = max(0.0, interval["low"]), min(1.0, interval["high"])
     return f"{100 * interval['mean']:.{digits}f}% [{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
 
 
@@ -57,7 +56,8 @@ def _difference(interval: dict | None) -> str:
     if interval["low"] is None:
         return mean
     verdict = {"higher": "higher", "lower": "lower", None: "not resolved"}[interval["resolved"]]
-    return f"{mean} [{100 * interval['low']:+.1f}, {100 * interval['high']:+.1f}] {verdict}"
+    low, high = max(-1.0, interval["low"]), min(1.0, interval["high"])  # a difference of fractions
+    return f"{mean} [{100 * low:+.1f}, {100 * high:+.1f}] {verdict}"
 
 
 def vanishing(result: dict) -> list[Table]:
@@ -150,8 +150,8 @@ def dying(result: dict) -> list[Table]:
         rows.append(
             [
                 name,
-                interval_text(r["dead_fraction_interval"], clip=True) if r["dead_applicable"] else "n/a",
-                interval_text(r["dormant_fraction_interval"], clip=True),
+                interval_text(r["dead_fraction_interval"]) if r["dead_applicable"] else "n/a",
+                interval_text(r["dormant_fraction_interval"]),
                 interval_text(r["test_accuracy_interval"]),
                 _difference(r.get("difference_to_relu")),
                 _difference(r.get("revive_accuracy_difference")),
@@ -159,9 +159,7 @@ def dying(result: dict) -> list[Table]:
             ]
         )
     control = result["control"]["relu"]
-    fractions = [
-        interval_text(control[key], clip=True) for key in ("dead_fraction_interval", "dormant_fraction_interval")
-    ]
+    fractions = [interval_text(control[key]) for key in ("dead_fraction_interval", "dormant_fraction_interval")]
     label = f"relu, lr {result['config']['control_lr']}"
     rows.append([label, *fractions, interval_text(control["test_accuracy_interval"]), "-", "-", "-"])
     columns = ["activation", "dead after", "dormant after", "test accuracy", "vs relu (points)",
