@@ -257,14 +257,28 @@ def test_compare_findings_name_a_winner_only_when_the_interval_excludes_zero():
 
 def _vanishing_result(relu_accuracy: float) -> dict:
     def activation(init, accuracy, runs, dead, dormant, verdicts):
-        return {"init": init, "best_lr": 0.01, "validation_accuracy": accuracy, "test_accuracy": accuracy,
-                "test_accuracy_runs": runs, "dead_fraction": dead, "dormant_fraction": dormant,
-                "at_init": {"first_to_last_ratio": 1.0, "verdict": "ok"}, "first_to_last_ratio_runs": [0.5, 0.7],
-                "verdict_runs": verdicts, "grid": [{"lr": 0.003, "test_accuracy": 0.5}, {"lr": 0.01,
-                "test_accuracy": accuracy}]}  # fmt: skip
+        return {
+            "init": init,
+            "best_lr": 0.01,
+            "validation_accuracy": accuracy,
+            "test_accuracy": accuracy,
+            "test_accuracy_runs": runs,
+            "dead_fraction": dead,
+            "dormant_fraction": dormant,
+            "at_init": {"first_to_last_ratio": 1.0, "verdict": "ok"},
+            "first_to_last_ratio_runs": [0.5, 0.7],
+            "verdict_runs": verdicts,
+            "grid": [
+                {"lr": 0.003, "test_accuracy": accuracy - 0.3, "runs": [{"test_accuracy": a - 0.3} for a in runs]},
+                {"lr": 0.01, "test_accuracy": accuracy, "runs": [{"test_accuracy": a} for a in runs]},
+                {"lr": 0.03, "test_accuracy": accuracy - 0.1, "runs": [{"test_accuracy": a - 0.1} for a in runs]},
+            ],
+        }
+
+    # fmt: skip
 
     return {
-        "config": {"hidden_layers": 20},
+        "config": {"hidden_layers": 20, "width": 64},
         "activations": {
             "tanh": activation("xavier", 0.95, [0.94, 0.96], None, 0.0, ["ok", "ok"]),
             "relu": activation("he", relu_accuracy, [relu_accuracy - 0.2, relu_accuracy + 0.2], 0.07, 0.25,
@@ -280,7 +294,9 @@ def test_vanishing_section_explains_relu_trailing_tanh_with_evidence():
     assert "still trails tanh by 35.0 points at depth 20" in text
     assert "the gradient is not the cause" in text and "'ok' on every seed" in text
     assert "7.0% of ReLU's hidden units are dead" in text
-    assert "40.0 points apart" in text  # the seeds disagree
-    assert "He et al. 2015" in text
+    assert "ReLU is the more fragile to train" in text and "up to 40.0 points apart at one rate" in text
+    assert "relu 25.0% / 60.0%" in text  # dormant units next to accuracy, for every member
+    assert "He et al. 2015" in text and "(Fig. 3)" in text and "20/64" in text
+    assert "grid's" not in text  # the chosen rate (0.01) is inside the grid
     text = " | ".join(findings.findings("vanishing", _vanishing_result(0.97)))
     assert "does not trail tanh" in text and "still trails" not in text
