@@ -300,3 +300,19 @@ def test_vanishing_section_explains_relu_trailing_tanh_with_evidence():
     assert "grid's" not in text  # the chosen rate (0.01) is inside the grid
     text = " | ".join(findings.findings("vanishing", _vanishing_result(0.97)))
     assert "does not trail tanh" in text and "still trails" not in text
+
+
+def test_readme_study_table_is_written_from_results(tiny_report):
+    from relukit.report import readme
+
+    results = _load(tiny_report)
+    table = readme.study_table(results).splitlines()
+    assert len(table) == 2 + len(STUDY_KEYS) and all(line.count(" | ") == 2 for line in table[2:])
+    compare = next(line for line in table if line.startswith("| `compare`"))
+    assert "differences to ReLU resolved at 95%" in compare and "highest" not in compare
+    page = (Path(__file__).parents[1] / "README.md").read_text()
+    updated = readme.update(page, results)
+    assert updated.count(readme.BEGIN) == 1 and "\n".join(table) in updated
+    assert updated.split(readme.BEGIN)[0] == page.split(readme.BEGIN)[0]  # nothing else changes
+    with pytest.raises(ValueError, match="update: the README lacks the"):
+        readme.update("no markers", results)
