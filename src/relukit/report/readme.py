@@ -46,11 +46,12 @@ def _vanishing(r: dict) -> str:
     trained = ", ".join(f"{n} {_pct(a['test_accuracy'])}" for n, a in acts.items())
     text = f"first/last gradient norm at init: {at_init}; test accuracy at each one's rate (chosen on validation): "
     text += trained
-    if "relu" in acts and acts["relu"]["dead_fraction"] is not None:
-        relu = acts["relu"]
-        text += (
-            f"; ReLU ends with {_pct(relu['dead_fraction'])} dead units, its gradient {', '.join(relu['verdict_runs'])}"
-        )
+    if "relu" in acts and "tanh" in acts:
+        relu, gap = acts["relu"], acts["tanh"]["test_accuracy"] - acts["relu"]["test_accuracy"]
+        verdicts = "'ok' on every seed" if set(relu["verdict_runs"]) == {"ok"} else ", ".join(relu["verdict_runs"])
+        dead = "" if relu["dead_fraction"] is None else f"{_pct(relu['dead_fraction'])} dead units, "
+        standing = f"trails tanh by {100 * gap:.1f} points" if gap > 0 else "does not trail tanh"
+        text += f"; ReLU {standing}, with {dead}gradient after training {verdicts}"
     return text
 
 

@@ -214,7 +214,8 @@ def compare(result: dict, path: Path) -> Path:
         left.errorbar(index, means[index], yerr=halves[index], fmt="o", ms=7, capsize=4, color=f"C{index}")
     left.set_xticks(range(len(names)), names)
     everything = [100 * r["test_accuracy"] for n in names for r in result["activations"][n]["runs"]]
-    left.set_ylim(max(0.0, min(everything) - 1), min(100.5, max(everything) + 1))
+    everything += [m - h for m, h in zip(means, halves)] + [m + h for m, h in zip(means, halves)]
+    left.set_ylim(max(0.0, min(everything) - 0.5), min(100.5, max(everything) + 0.5))
     left.set_ylabel("test accuracy (%)")
     left.set_title(f"small {result['model'].upper()} on {result['data']['name']}: {result['config']['seeds']} seeds "
                    "(dots), mean ± 95% t interval", fontsize=10)  # fmt: skip
