@@ -47,7 +47,14 @@ def differences_to_relu(results: dict, what: str) -> list[str]:
         lines.append(f"{what} lower than ReLU ({level}% interval excludes 0): {'; '.join(lower)}")
     if open_:
         widths = [compared[n]["half_width"] for n in open_ if compared[n]["half_width"] is not None]
-        spread = f" (interval half-widths {100 * min(widths):.1f}-{100 * max(widths):.1f} points)" if widths else ""
+        spread = ""
+        if widths:
+            low, high = f"{100 * min(widths):.1f}", f"{100 * max(widths):.1f}"
+            spread = (
+                f" (interval half-width {low} points)"
+                if low == high
+                else f" (interval half-widths {low}-{high} points)"
+            )
         lines.append(
             f"not resolved from ReLU with {seeds} paired seeds{spread}: {', '.join(open_)}; no ranking among these "
             "is claimed"

@@ -35,7 +35,7 @@ ACTIVATIONS = [
     {"name": "mish", "init": "he"},
     {"name": "kaf", "init": "he"},
 ]
-_COMMON = {"width": 64, "hidden_layers": 20, "optimizer": "sgd", "lr_grid": [0.003, 0.01, 0.03], "momentum": 0.9,
+_COMMON = {"width": 64, "hidden_layers": 20, "optimizer": "sgd", "lr_grid": [0.001, 0.003, 0.01, 0.03], "momentum": 0.9,
            "batch_size": 64, "validation_fraction": 0.2, "activations": ACTIVATIONS}  # fmt: skip
 CONFIGS = {
     "tiny": {**_COMMON, "hidden_layers": 6, "epochs": 1, "seeds": 1, "lr_grid": [0.01, 0.03],
