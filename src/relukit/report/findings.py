@@ -155,7 +155,8 @@ def vanishing_explanation(result: dict) -> list[str]:
     )
     lines.append(
         "the literature does not promise more: He et al. 2015 show a 30-layer plain ReLU net starting to train with "
-        "their initialization (Fig. 3), not that it trains as well as a shallower one; Hanin & Rolnick 2018 prove "
+        "their initialization where Xavier's stalls (Fig. 3), a result about starting, not about final accuracy "
+        "against other activations; Hanin & Rolnick 2018 prove "
         "that fully connected ReLU nets at this initialization can still fail early when the sum of reciprocal "
         f"widths is large (here {depth}/{result['config'].get('width', 64)}); this study leaves normalization out on "
         "purpose"
