@@ -98,8 +98,7 @@ STUDIES = {
             "Glorot & Bengio 2010 showed sigmoid nets saturating and back-propagated gradients shrinking towards the "
             "input layers; He et al. 2015 derived the init that keeps ReLU nets' gradient norms constant across depth "
             "(Var[w] = 2 / fan_in) and trained a 30-layer plain ReLU net with it, where Xavier's init stalls (their "
-            "Fig. 3): their claim is that deep plain ReLU nets can start training, not that they train as well as "
-            "shallower ones. Hanin & Rolnick 2018 (abstract) prove a second failure mode of fully connected ReLU nets "
+            "Fig. 3), a result about starting to train. Hanin & Rolnick 2018 (abstract) prove a second failure mode of fully connected ReLU nets "
             "even with Var[w] = 2 / fan_in: the variance of the activations' length can grow exponentially, and is "
             "kept in check by keeping the sum of reciprocal widths constant (here 20 hidden layers of width 64: sum "
             "1/n = 0.31). KAF (Scardapane et al. 2017) is included when relukit provides it."
@@ -194,11 +193,12 @@ STUDIES = {
             "in one training step (SavedTensorMeter) with relukit's modules and with torch's own."
         ),
         "reference": (
-            "This echoes the comparisons of Xu et al. 2015 (ReLU, Leaky ReLU, PReLU, RReLU; their abstract: a "
-            "non-zero negative slope consistently improved results, and RReLU reached 75.68% test accuracy on "
-            "CIFAR-100 without multiple test or ensemble) and of the Mish repository (Misra; table below, where most "
-            "differences between the smooth members fall inside their intervals). Digits is a far easier problem than "
-            "CIFAR: we do not claim to reproduce their numbers, only show the same kind of table."
+            "This echoes the comparisons of Xu et al. 2015 (ReLU, Leaky ReLU, PReLU, RReLU; their abstract: the "
+            "experiments suggest a non-zero negative slope could consistently improve results, and RReLU reached "
+            "75.68% test accuracy on CIFAR-100 without multiple test or ensemble) and of the Mish repository (Misra; "
+            "table below: there the intervals of Swish's and GELU's difference to Mish hold 0, those of ReLU, Leaky "
+            "ReLU, RReLU, ELU, PReLU and SELU do not). Digits is a far easier problem than CIFAR: we do not claim to "
+            "reproduce their numbers, only show the same kind of table."
         ),
         "cites": ["xu2015", "misra2019", "scardapane2017", "student1908"],
         "tables": [MISH2019],
