@@ -96,12 +96,13 @@ STUDIES = {
         ),
         "reference": (
             "Glorot & Bengio 2010 showed sigmoid nets saturating and back-propagated gradients shrinking towards the "
-            "input layers; He et al. 2015 derived the init that keeps ReLU nets' gradient norms constant across depth "
-            "(Var[w] = 2 / fan_in) and trained a 30-layer plain ReLU net with it, where Xavier's init stalls (their "
-            "Fig. 3), a result about starting to train. Hanin & Rolnick 2018 (abstract) prove a second failure mode of fully connected ReLU nets "
-            "even with Var[w] = 2 / fan_in: the variance of the activations' length can grow exponentially, and is "
-            "kept in check by keeping the sum of reciprocal widths constant (here 20 hidden layers of width 64: sum "
-            "1/n = 0.31). KAF (Scardapane et al. 2017) is included when relukit provides it."
+            "input layers; He et al. 2015 derived the init that keeps ReLU nets' gradient norms constant across depth"
+            " (Var[w] = 2 / fan_in) and trained a 30-layer plain ReLU net with it, where Xavier's init stalls (their "
+            "Fig. 3), a result about starting to train. Hanin & Rolnick 2018 (abstract) prove a second failure mode "
+            "of fully connected ReLU nets even with Var[w] = 2 / fan_in: the variance of the activations' length can "
+            "grow exponentially, and is kept in check by keeping the sum of reciprocal widths constant (here 20 "
+            "hidden layers of width 64: sum 1/n = 0.31). KAF (Scardapane et al. 2017) is included when relukit "
+            "provides it."
         ),
         "cites": ["glorot2010", "he2015", "hanin2018", "scardapane2017"],
     },
