@@ -270,12 +270,11 @@ def _vanishing_result(relu_accuracy: float) -> dict:
             "verdict_runs": verdicts,
             "grid": [
                 {"lr": 0.003, "test_accuracy": accuracy - 0.3, "runs": [{"test_accuracy": a - 0.3} for a in runs]},
-                {"lr": 0.01, "test_accuracy": accuracy, "runs": [{"test_accuracy": a} for a in runs]},
+                {"lr": 0.01, "test_accuracy": accuracy,
+                 "runs": [{"test_accuracy": a, "dead_per_layer": [0.0, 0.02, 0.1, 0.2]} for a in runs]},
                 {"lr": 0.03, "test_accuracy": accuracy - 0.1, "runs": [{"test_accuracy": a - 0.1} for a in runs]},
             ],
-        }
-
-    # fmt: skip
+        }  # fmt: skip
 
     return {
         "config": {"hidden_layers": 20, "width": 64},
@@ -296,6 +295,7 @@ def test_vanishing_section_explains_relu_trailing_tanh_with_evidence():
     assert "7.0% of ReLU's hidden units are dead" in text
     assert "ReLU is the more fragile to train" in text and "up to 40.0 points apart at one rate" in text
     assert "relu 25.0% / 60.0%" in text  # dormant units next to accuracy, for every member
+    assert "1.0% of the units in hidden layers 1-2 on average, 15.0% in layers 3-4" in text
     assert "He et al. 2015" in text and "(Fig. 3)" in text and "20/64" in text
     assert "grid's" not in text  # the chosen rate (0.01) is inside the grid
     text = " | ".join(findings.findings("vanishing", _vanishing_result(0.97)))

@@ -140,6 +140,15 @@ def vanishing_explanation(result: dict) -> list[str]:
             f"the training split, so they pass no gradient to their weights) and {_pct(relu['dormant_fraction'])} "
             f"dormant, against {_pct(tanh['dormant_fraction'])} dormant for tanh, whose units cannot die"
         )
+    best = next((g for g in relu["grid"] if g["lr"] == relu["best_lr"] and g.get("runs")), None)
+    per_layer = best["runs"][0].get("dead_per_layer") if best else None
+    if per_layer and len(per_layer) > 1 and None not in per_layer:
+        half = len(per_layer) // 2
+        shallow, deep = sum(per_layer[:half]) / half, sum(per_layer[half:]) / (len(per_layer) - half)
+        lines.append(
+            f"where they die (first seed): {_pct(shallow)} of the units in hidden layers 1-{half} on average, "
+            f"{_pct(deep)} in layers {half + 1}-{len(per_layer)}"
+        )
     ranked = sorted(acts.items(), key=lambda item: -item[1]["test_accuracy"])
     lines.append(
         "dormant units after training / test accuracy, best first: "
