@@ -54,6 +54,10 @@ def test_results_json_schema(tiny_report):
     for key in STUDY_KEYS:
         assert {"config", "seed", "timing"} <= set(results[key]), key
         assert results[key]["seed"] == 0 and results[key]["timing"]["wall_seconds"] > 0
+    for name, r in results["compare"]["activations"].items():  # per compared activation: interval, difference
+        assert {"mean", "low", "high", "n", "level"} <= set(r["test_accuracy_interval"]), name
+        assert name == "relu" or {"mean", "low", "high", "resolved"} <= set(r["difference_to_relu"]), name
+    assert all("best_lr" in r and "dead_fraction" in r for r in results["vanishing"]["activations"].values())
     grid = results["born_dead"]["grid"]
     assert grid and all(
         set(c) == {"width", "hidden_layers", "trials", "measured", "exact", "ci_low", "ci_high"} for c in grid
@@ -80,7 +84,8 @@ def test_index_is_self_contained(tiny_report):
     for key in STUDY_KEYS:
         assert f'id="{key}"' in page
     assert "He, X. Zhang" in page or "K. He" in page
-    assert "[unverified" in page  # Xu et al.'s recalled numbers are marked
+    assert "unverified" not in page.lower()  # a number not checked against its source is not printed
+    assert "0.1245" not in page  # Xu et al.'s recalled table (never checked against the paper) is gone
 
 
 _CHECK = """<script>
@@ -200,3 +205,114 @@ def test_study_cli_cuda_without_a_gpu(tmp_path, capsys):
 def test_study_selection(arguments, expected):
     args = cli.build_parser().parse_args(["study", *arguments])
     assert cli._study_names(args) == expected
+
+
+# ----------------------------------------------------------------------------------------------
+# The report's sections: references carry their place in the source; findings claim no more than intervals
+# ----------------------------------------------------------------------------------------------
+def test_every_reference_table_names_its_place_in_the_source():
+    from relukit.report import text
+
+    for key, words in text.STUDIES.items():
+        assert "unverified" not in (words["reference"] + words["method"]).lower(), key
+        for table in words.get("tables", []):
+            assert table["where"] and table["caption"], key
+            assert all(len(row) == len(table["columns"]) for row in table["rows"]), key
+    # the Mish table against the repository's "Sample Size = 23" table (read at the commit named in "where")
+    rows = {row[0]: row[1] for row in text.MISH2019["rows"]}
+    assert rows == {"Mish": "87.48", "Swish-1 (SiLU)": "87.32", "GELU": "87.37", "ReLU": "86.66", "ELU": "86.41",
+                    "Leaky ReLU (0.3)": "86.85", "RReLU": "86.87", "PReLU": "85.66", "SELU": "83.91"}  # fmt: skip
+
+
+def _interval(mean, half, n=3, resolved=None):
+    std = half / 4.302652729749464 * 3**0.5 if half else 0.0
+    return {"mean": mean, "low": mean - half, "high": mean + half, "half_width": half, "std": std, "n": n,
+            "level": 0.95, "resolved": resolved}  # fmt: skip
+
+
+def test_compare_findings_name_a_winner_only_when_the_interval_excludes_zero():
+    from relukit.report import findings
+
+    acts = {
+        "relu": {"mean_test_accuracy": 0.960, "runs": [{}] * 3, "saved_bytes_per_step": 1,
+                 "saved_bytes_per_step_torch": 1},
+        "gelu": {"mean_test_accuracy": 0.972, "runs": [{}] * 3, "saved_bytes_per_step": 1,
+                 "saved_bytes_per_step_torch": 1, "difference_to_relu": _interval(0.012, 0.015)},
+        "elu": {"mean_test_accuracy": 0.975, "runs": [{}] * 3, "saved_bytes_per_step": 1,
+                "saved_bytes_per_step_torch": 1, "difference_to_relu": _interval(0.015, 0.005, resolved="higher")},
+    }  # fmt: skip
+    lines = findings.findings("compare", {"activations": acts})
+    text = " | ".join(lines)
+    assert "highest" not in text  # no "highest mean" winner from overlapping spreads
+    assert any(line.startswith("test accuracy higher than ReLU") and "elu +1.5 points [+1.0, +2.0]" in line
+               for line in lines)  # fmt: skip
+    assert any("not resolved from ReLU with 3 paired seeds" in line and "gelu" in line for line in lines)
+    assert not any("higher" in line and "gelu" in line for line in lines)
+    assert any("about 0.1 would exclude 0 by chance" in line for line in lines)  # 2 comparisons at 95%
+
+    acts["elu"]["difference_to_relu"] = _interval(0.015, 0.02)
+    lines = findings.findings("compare", {"activations": acts})
+    assert not any("higher than ReLU" in line or "lower than ReLU" in line for line in lines)
+
+
+def _vanishing_result(relu_accuracy: float) -> dict:
+    def activation(init, accuracy, runs, dead, dormant, verdicts):
+        return {
+            "init": init,
+            "best_lr": 0.01,
+            "validation_accuracy": accuracy,
+            "test_accuracy": accuracy,
+            "test_accuracy_runs": runs,
+            "dead_fraction": dead,
+            "dormant_fraction": dormant,
+            "at_init": {"first_to_last_ratio": 1.0, "verdict": "ok"},
+            "first_to_last_ratio_runs": [0.5, 0.7],
+            "verdict_runs": verdicts,
+            "grid": [
+                {"lr": 0.003, "test_accuracy": accuracy - 0.3, "runs": [{"test_accuracy": a - 0.3} for a in runs]},
+                {"lr": 0.01, "test_accuracy": accuracy,
+                 "runs": [{"test_accuracy": a, "dead_per_layer": [0.0, 0.02, 0.1, 0.2]} for a in runs]},
+                {"lr": 0.03, "test_accuracy": accuracy - 0.1, "runs": [{"test_accuracy": a - 0.1} for a in runs]},
+            ],
+        }  # fmt: skip
+
+    return {
+        "config": {"hidden_layers": 20, "width": 64},
+        "activations": {
+            "tanh": activation("xavier", 0.95, [0.94, 0.96], None, 0.0, ["ok", "ok"]),
+            "relu": activation("he", relu_accuracy, [relu_accuracy - 0.2, relu_accuracy + 0.2], 0.07, 0.25,
+                               ["ok", "ok"]),
+        },
+    }  # fmt: skip
+
+
+def test_vanishing_section_explains_relu_trailing_tanh_with_evidence():
+    from relukit.report import findings
+
+    text = " | ".join(findings.findings("vanishing", _vanishing_result(0.60)))
+    assert "still trails tanh by 35.0 points at depth 20" in text
+    assert "the gradient is not the cause" in text and "'ok' on every seed" in text
+    assert "7.0% of ReLU's hidden units are dead" in text
+    assert "ReLU is the more fragile to train" in text and "up to 40.0 points apart at one rate" in text
+    assert "relu 25.0% / 60.0%" in text  # dormant units next to accuracy, for every member
+    assert "1.0% of the units in hidden layers 1-2 on average, 15.0% in layers 3-4" in text
+    assert "He et al. 2015" in text and "(Fig. 3)" in text and "20/64" in text
+    assert "grid's" not in text  # the chosen rate (0.01) is inside the grid
+    text = " | ".join(findings.findings("vanishing", _vanishing_result(0.97)))
+    assert "does not trail tanh" in text and "still trails" not in text
+
+
+def test_readme_study_table_is_written_from_results(tiny_report):
+    from relukit.report import readme
+
+    results = _load(tiny_report)
+    table = readme.study_table(results).splitlines()
+    assert len(table) == 2 + len(STUDY_KEYS) and all(line.count(" | ") == 2 for line in table[2:])
+    compare = next(line for line in table if line.startswith("| `compare`"))
+    assert "differences to ReLU resolved at 95%" in compare and "highest" not in compare
+    page = (Path(__file__).parents[1] / "README.md").read_text()
+    updated = readme.update(page, results)
+    assert updated.count(readme.BEGIN) == 1 and "\n".join(table) in updated
+    assert updated.split(readme.BEGIN)[0] == page.split(readme.BEGIN)[0]  # nothing else changes
+    with pytest.raises(ValueError, match="update: the README lacks the"):
+        readme.update("no markers", results)

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from relukit.studies import _common, born_dead, compare, initialization, nonlinearity
+from relukit.studies import statistics as stats
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,12 @@ def test_compare_saved_bytes_match_hand_counts(deterministic):
     assert saved == 4 * elements - elements // 8
     assert runs["mish"]["saved_bytes_per_step"] == runs["mish"]["saved_bytes_per_step_torch"]
     assert all(0.1 < r["mean_test_accuracy"] <= 1 and len(r["runs"]) == 2 for r in runs.values())
+    # the same seeds for every activation; the interval and the paired difference to ReLU in the results
+    assert [r["seed"] for r in runs["relu"]["runs"]] == [r["seed"] for r in runs["mish"]["runs"]]
+    assert runs["mish"]["test_accuracy_interval"]["mean"] == pytest.approx(runs["mish"]["mean_test_accuracy"])
+    expected = [m["test_accuracy"] - r["test_accuracy"] for m, r in zip(runs["mish"]["runs"], runs["relu"]["runs"])]
+    assert runs["mish"]["difference_to_relu"]["mean"] == pytest.approx(sum(expected) / len(expected))
+    assert "difference_to_relu" not in runs["relu"]
 
 
 def test_derive_seed_is_stable_and_order_free():
@@ -119,9 +126,10 @@ def test_initialize_rejects_unknown_scheme():
 def test_vanishing_sigmoid_vanishes_relu_does_not(deterministic):
     from relukit.studies import vanishing
 
-    result = vanishing.run(vanishing.CONFIGS["tiny"], seed=0)
+    config = vanishing.CONFIGS["tiny"]
+    result = vanishing.run(config, seed=0)
     sigmoid, relu = result["activations"]["sigmoid"], result["activations"]["relu"]
-    layers = vanishing.CONFIGS["tiny"]["hidden_layers"] + 1
+    layers = config["hidden_layers"] + 1
     assert len(sigmoid["at_init"]["layer_norms"]) == result["layers"] == layers
     # sigmoid' <= 1/4 per layer (Glorot & Bengio 2010): the first layer's gradient is orders of magnitude smaller
     assert sigmoid["at_init"]["verdict"] == "vanishing" and sigmoid["at_init"]["first_to_last_ratio"] < 1e-3
@@ -129,22 +137,119 @@ def test_vanishing_sigmoid_vanishes_relu_does_not(deterministic):
     norms = sigmoid["at_init"]["layer_norms"]
     assert norms[0] == pytest.approx(sigmoid["at_init"]["first_to_last_ratio"] * norms[-1], rel=1e-9)
     assert "kaf" in result["activations"]
+    for r in result["activations"].values():
+        # every rate of the grid ran on every seed; the rate is the one with the best validation accuracy
+        assert [g["lr"] for g in r["grid"]] == config["lr_grid"]
+        assert all(len(g["runs"]) == config["seeds"] for g in r["grid"])
+        best = max(r["grid"], key=lambda g: g["validation_accuracy"])
+        assert r["best_lr"] == best["lr"] and r["test_accuracy"] == best["test_accuracy"]
+    assert relu["dead_fraction"] is not None and 0 <= relu["dead_fraction"] <= 1  # DeadUnitMonitor after training
+    assert sigmoid["dead_fraction"] is None  # a smooth member cannot be dead, only dormant
+    assert result["fit_samples"] + result["validation_samples"] == 1347
+
+
+def test_vanishing_validation_split_is_stratified_and_disjoint():
+    from relukit.studies import vanishing
+
+    x = torch.arange(100, dtype=torch.float32)[:, None]
+    y = torch.arange(100) % 4
+    (x_fit, y_fit), (x_val, y_val) = vanishing.validation_split(x, y, 0.2)
+    assert torch.bincount(y_val).tolist() == [5, 5, 5, 5]
+    assert sorted(x_fit[:, 0].tolist() + x_val[:, 0].tolist()) == list(range(100))
 
 
 def test_dying_counts_dead_units_and_revives_them(deterministic):
     from relukit.studies import dying
 
-    result = dying.run(dying.CONFIGS["tiny"], seed=0)
+    config = dying.CONFIGS["tiny"]
+    result = dying.run(config, seed=0)
     relu, mish = result["activations"]["relu"], result["activations"]["mish"]
-    assert mish["dead_applicable"] is False and all(v is None for v in mish["dead_fraction"])
-    assert relu["dead_applicable"] is True
-    assert 0.35 < relu["activation_rate"][0] < 0.65  # about half the units fire at init (Glorot et al. 2011)
-    assert relu["dead_fraction"][-1] > relu["dead_fraction"][0]  # the large learning rate kills units
-    revive = relu["revive"]
-    assert revive["revived_units"] > 0
-    assert revive["dead_fraction_after"] < revive["dead_fraction_before"]
-    epochs = dying.CONFIGS["tiny"]["epochs"]
-    assert len(relu["dead_fraction"]) == epochs + 1 and len(result["control"]["relu"]["dead_fraction"]) == epochs + 1
+    assert mish["dead_applicable"] is False and mish["dead_fraction_interval"] is None
+    assert all(v is None for run in mish["runs"] for v in run["dead_fraction"])
+    assert relu["dead_applicable"] is True and len(relu["runs"]) == config["seeds"]
+    first = relu["runs"][0]
+    assert 0.35 < first["activation_rate"][0] < 0.65  # 1/2 at init: zero biases, symmetric weights
+    assert first["dead_fraction"][-1] > first["dead_fraction"][0]  # the large learning rate kills units
+    revive = first["revive"]
+    assert revive["revived_units"] > 0 and revive["dead_fraction_after"] < revive["dead_fraction_before"]
+    finals = [run["dead_fraction"][-1] for run in relu["runs"]]
+    assert relu["dead_fraction_interval"]["mean"] == pytest.approx(sum(finals) / len(finals))
+    accuracy = [run["test_accuracy"] for run in mish["runs"]]
+    baseline = [run["test_accuracy"] for run in relu["runs"]]
+    assert mish["difference_to_relu"]["mean"] == pytest.approx(sum(accuracy) / 2 - sum(baseline) / 2)
+    assert "difference_to_relu" not in relu
+    epochs = config["epochs"]
+    assert len(first["dead_fraction"]) == epochs + 1 and len(result["control"]["relu"]["runs"][0]["dead_fraction"]) == (
+        epochs + 1
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# statistics: t quantiles against published tables and SciPy, intervals, the claim rule
+# ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("df", "level", "expected"),
+    # printed Student t tables: the two-sided quantile t((1 + level) / 2, df)
+    [(1, 0.95, 12.706), (2, 0.95, 4.303), (4, 0.95, 2.776), (9, 0.95, 2.262), (29, 0.95, 2.045),
+     (1, 0.99, 63.657), (5, 0.90, 2.015), (1000, 0.95, 1.962)],
+)  # fmt: skip
+def test_t_quantile_known_values(df, level, expected):
+    assert stats.t_quantile(level, df) == pytest.approx(expected, abs=1e-3)
+
+
+def test_t_quantile_matches_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in [*range(1, 41), 77, 250]:
+        for level in (0.5, 0.9, 0.95, 0.99, 0.999):
+            assert stats.t_quantile(level, df) == pytest.approx(scipy_stats.t.ppf((1 + level) / 2, df), rel=1e-9)
+
+
+def test_t_quantile_rejects_bad_input():
+    with pytest.raises(ValueError, match="t_quantile: df must be an int >= 1, got 0"):
+        stats.t_quantile(0.95, 0)
+    with pytest.raises(ValueError, match="t_quantile: level must be in"):
+        stats.t_quantile(1.0, 3)
+
+
+def test_t_interval_by_hand():
+    interval = stats.t_interval([0.90, 0.95, 1.00])
+    half = 4.302652729749464 * 0.05 / math.sqrt(3)  # t(0.975, 2) s / sqrt(n)
+    assert interval["mean"] == pytest.approx(0.95) and interval["std"] == pytest.approx(0.05)
+    assert (interval["low"], interval["high"]) == pytest.approx((0.95 - half, 0.95 + half))
+    single = stats.t_interval([0.5])
+    assert single["low"] is None and single["n"] == 1
+    with pytest.raises(ValueError, match="t_interval: values must be"):
+        stats.t_interval([])
+
+
+def test_paired_difference_names_a_winner_only_when_the_interval_excludes_zero():
+    base = [0.90, 0.92, 0.94, 0.91]
+    better = [b + d for b, d in zip(base, [0.010, 0.012, 0.011, 0.013])]  # consistent +1.15 points
+    noisy = [b + d for b, d in zip(base, [0.020, -0.015, 0.010, -0.012])]  # mean > 0, interval holds 0
+    assert stats.paired_difference(better, base)["resolved"] == "higher"
+    assert stats.paired_difference(base, better)["resolved"] == "lower"
+    difference = stats.paired_difference(noisy, base)
+    assert difference["mean"] > 0 and difference["low"] < 0 < difference["high"] and difference["resolved"] is None
+    # pairing removes the spread between seeds: the difference is known far better than either mean
+    assert stats.paired_difference(better, base)["half_width"] < stats.t_interval(better)["half_width"]
+    same = [b + 0.01 for b in base]  # identical differences: a zero-width interval is no evidence of spread
+    assert stats.paired_difference(same, base)["resolved"] is None
+    assert stats.paired_difference([0.9], [0.8])["resolved"] is None  # one seed: no interval, no claim
+    with pytest.raises(ValueError, match="paired_difference: values and baseline must pair up, got 2 and 1"):
+        stats.paired_difference([0.9, 0.8], [0.8])
+
+
+def test_compare_runs_are_paired_across_activations():
+    """Run i of every activation starts from the same convolution and linear weights."""
+    dataset = __import__("relukit").data.digits()
+    weights = {}
+    for name in ("relu", "gelu", "prelu", "kaf"):
+        torch.manual_seed(_common.derive_seed(0, compare.KEY, 0))
+        model = compare.build(dataset, name, 16)
+        weights[name] = [p.detach().clone() for m in model if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))
+                         for p in m.parameters()]  # fmt: skip
+    for name in ("gelu", "prelu", "kaf"):
+        assert all(torch.equal(a, b) for a, b in zip(weights["relu"], weights[name])), name
 
 
 def test_every_scale_configures_the_same_knobs():

@@ -34,7 +34,7 @@ def _table(table: tables.Table) -> str:
 
 
 def _reference_table(spec: dict) -> str:
-    return _table(tables.Table(spec["caption"], spec["columns"], spec["rows"]))
+    return _table(tables.Table(f"{spec['caption']} (source: {spec['where']})", spec["columns"], spec["rows"]))
 
 
 def _cite(keys: list[str], numbers: dict[str, int]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from relukit.report.figures import _pyplot, save_atomically
+from relukit.studies import statistics as stats
 
 
 def _integer_ticks():
@@ -48,21 +49,31 @@ def nonlinearity(result: dict, path: Path) -> Path:
 
 def vanishing(result: dict, path: Path) -> Path:
     plt = _pyplot()
-    figure, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    figure, axes = plt.subplots(1, 3, figsize=(15, 4))
     for index, (name, r) in enumerate(result["activations"].items()):
-        for axis, key in zip(axes, ("at_init", "after_training")):
+        for axis, key in zip(axes[:2], ("at_init", "after_training")):
             norms = np.array([np.nan if n is None else n for n in r[key]["layer_norms"]], dtype=float)
             layers = np.arange(1, len(norms) + 1)
-            axis.semilogy(layers, np.where(norms > 0, norms, np.nan), marker="o", ms=3, color=f"C{index}",
-                          label=f"{name} ({r['init']})")  # fmt: skip
+            label = f"{name} ({r['init']})" if key == "at_init" else f"{name} (lr {r['best_lr']})"
+            axis.semilogy(layers, np.where(norms > 0, norms, np.nan), marker="o", ms=3, color=f"C{index}", label=label)
+        best = next(g for g in r["grid"] if g["lr"] == r["best_lr"])
+        dead = best["runs"][0]["dead_per_layer"]
+        if dead and all(v is not None for v in dead):
+            axes[2].plot(np.arange(1, len(dead) + 1), 100 * np.array(dead), marker="o", ms=3, color=f"C{index}",
+                         label=name)  # fmt: skip
     axes[0].set_title("at initialization", fontsize=10)
-    axes[1].set_title("after training", fontsize=10)
+    axes[1].set_title("after training (chosen learning rate, first seed)", fontsize=10)
+    axes[2].set_title("dead units after training (first seed)", fontsize=10)
+    for axis in axes[:2]:
+        axis.set_xlabel("Linear layer (1 = input side)")
+        axis.set_ylabel("gradient L2 norm (training split)")
+    axes[2].set_xlabel("hidden layer (1 = input side)")
+    axes[2].set_ylabel("% of the layer's units never > 0")
     for axis in axes:
         axis.xaxis.set_major_locator(_integer_ticks())
-        axis.set_xlabel("Linear layer (1 = input side)")
         axis.grid(alpha=0.3, which="both")
-    axes[0].set_ylabel("gradient L2 norm (whole training set)")
-    axes[1].legend(fontsize=8)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=7)
     return _finish(figure, path)
 
 
@@ -140,6 +151,13 @@ def init(result: dict, path: Path) -> Path:
     return _finish(figure, path)
 
 
+def _error(interval: dict | None) -> tuple[float, float]:
+    """(mean, half-width) in percent; half-width 0 for a single run."""
+    if interval is None:
+        return np.nan, 0.0
+    return 100 * interval["mean"], 0.0 if interval["half_width"] is None else 100 * interval["half_width"]
+
+
 def dying(result: dict, path: Path) -> Path:
     plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -148,23 +166,35 @@ def dying(result: dict, path: Path) -> Path:
     for index, (name, r) in enumerate(series):
         key, label = ("dead_fraction", "dead") if r["dead_applicable"] else ("dormant_fraction", "dormant")
         style = ":" if name.startswith("relu, lr") else "-"
-        values = np.array(r[key], dtype=float)
-        left.plot(np.arange(len(values)), 100 * values, marker="o", ms=3, ls=style, color=f"C{index}",
-                  label=f"{name} ({label})")  # fmt: skip
+        curves = 100 * np.array([run[key] for run in r["runs"]], dtype=float)
+        epochs = np.arange(curves.shape[1])
+        for curve in curves:
+            left.plot(epochs, curve, lw=0.6, alpha=0.35, ls=style, color=f"C{index}")
+        left.plot(epochs, curves.mean(axis=0), marker="o", ms=3, ls=style, color=f"C{index}", label=f"{name} ({label})")
     left.set_xlabel("epoch (0 = initialization)")
+    left.xaxis.set_major_locator(_integer_ticks())
     left.set_ylabel("% of hidden units")
     left.set_title(f"dead units over the training set, lr {result['config']['lr']}", fontsize=10)
     left.legend(fontsize=8)
     left.grid(alpha=0.3)
-    revived = [(name, r["revive"]) for name, r in result["activations"].items() if r.get("revive")]
+    revived = [name for name, r in result["activations"].items() if r.get("revive_runs")]
     labels = ["after training", "after revive", "revive + fine-tune", "fine-tune only"]
     keys = ["dead_fraction_before", "dead_fraction_after", "dead_fraction_finetuned",
             "dead_fraction_finetuned_without_revive"]  # fmt: skip
     bar = 0.8 / len(keys)
     for index, (label, key) in enumerate(zip(labels, keys)):
-        values = 100 * np.array([np.nan if r[key] is None else r[key] for _, r in revived], dtype=float)
-        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, values, bar, label=label, color=f"C{index}")
-    right.set_xticks(np.arange(len(revived)), [n for n, _ in revived])
+        values = []
+        for name in revived:
+            effects = [run["revive"][key] for run in result["activations"][name]["runs"] if run.get("revive")]
+            values.append(stats.t_interval(effects) if None not in effects else None)
+        means, halves = (np.array(v, dtype=float) for v in zip(*(_error(v) for v in values))) if values else ([], [])
+        clipped = [
+            np.minimum(halves, means),
+            np.minimum(halves, 100 - means),
+        ]  # fractions: the interval within [0, 100]
+        right.bar(np.arange(len(revived)) + (index - 1.5) * bar, means, bar, yerr=clipped, capsize=2, label=label,
+                  color=f"C{index}")  # fmt: skip
+    right.set_xticks(np.arange(len(revived)), revived)
     right.set_ylabel("% of hidden units dead")
     right.set_title(f"revive(model, report), then {result['config']['finetune_epochs']} epochs at lr "
                     f"{result['config']['finetune_lr']}", fontsize=10)  # fmt: skip
@@ -177,18 +207,18 @@ def compare(result: dict, path: Path) -> Path:
     plt = _pyplot()
     figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     names = list(result["activations"])
-    means = np.array([result["activations"][n]["mean_test_accuracy"] for n in names]) * 100
-    stds = np.array([result["activations"][n]["std_test_accuracy"] for n in names]) * 100
+    means, halves = zip(*(_error(result["activations"][n]["test_accuracy_interval"]) for n in names))
     for index, name in enumerate(names):  # dots, not bars: the axis does not start at 0
         runs = [100 * r["test_accuracy"] for r in result["activations"][name]["runs"]]
         left.scatter([index] * len(runs), runs, s=10, color=f"C{index}", alpha=0.5)
-        left.errorbar(index, means[index], yerr=stds[index], fmt="o", ms=7, capsize=4, color=f"C{index}")
+        left.errorbar(index, means[index], yerr=halves[index], fmt="o", ms=7, capsize=4, color=f"C{index}")
     left.set_xticks(range(len(names)), names)
     everything = [100 * r["test_accuracy"] for n in names for r in result["activations"][n]["runs"]]
-    left.set_ylim(max(0.0, min(everything) - 1), min(100.5, max(everything) + 1))
+    everything += [m - h for m, h in zip(means, halves)] + [m + h for m, h in zip(means, halves)]
+    left.set_ylim(max(0.0, min(everything) - 0.5), min(100.5, max(everything) + 0.5))
     left.set_ylabel("test accuracy (%)")
     left.set_title(f"small {result['model'].upper()} on {result['data']['name']}: {result['config']['seeds']} seeds "
-                   "(dots), mean ± std", fontsize=10)  # fmt: skip
+                   "(dots), mean ± 95% t interval", fontsize=10)  # fmt: skip
     left.tick_params(axis="x", rotation=45)
     left.grid(alpha=0.3, axis="y")
     ours = np.array([result["activations"][n]["saved_bytes_per_step"] for n in names], dtype=float) / 1024

@@ -37,6 +37,29 @@ def nonlinearity(result: dict) -> list[Table]:
     return [Table("two spirals: identity vs ReLU", columns, rows)]
 
 
+def interval_text(interval: dict | None, digits: int = 1) -> str:
+    """'96.4% [95.9, 96.9]': the mean and its 95% t interval, clipped to [0, 1] (every interval here is of a
+    fraction: accuracy, dead or dormant units)."""
+    if interval is None:
+        return "-"
+    if interval["low"] is None:
+        return _pct(interval["mean"], digits)
+    low, high = max(0.0, interval["low"]), min(1.0, interval["high"])
+    return f"{100 * interval['mean']:.{digits}f}% [{100 * low:.{digits}f}, {100 * high:.{digits}f}]"
+
+
+def _difference(interval: dict | None) -> str:
+    """'+0.8 [+0.2, +1.4]' percentage points, with the verdict of the claim rule."""
+    if interval is None:
+        return "-"
+    mean = f"{100 * interval['mean']:+.1f}"
+    if interval["low"] is None:
+        return mean
+    verdict = {"higher": "higher", "lower": "lower", None: "not resolved"}[interval["resolved"]]
+    low, high = max(-1.0, interval["low"]), min(1.0, interval["high"])  # a difference of fractions
+    return f"{mean} [{100 * low:+.1f}, {100 * high:+.1f}] {verdict}"
+
+
 def vanishing(result: dict) -> list[Table]:
     rows = []
     for name, r in result["activations"].items():
@@ -44,18 +67,31 @@ def vanishing(result: dict) -> list[Table]:
             [
                 name,
                 r["init"],
-                _num(r["at_init"]["first_to_last_ratio"], ".2e"),
-                r["at_init"]["verdict"],
-                _num(r["after_training"]["first_to_last_ratio"], ".2e"),
-                r["after_training"]["verdict"],
+                str(r["best_lr"]),
                 _pct(r["test_accuracy"]),
+                ", ".join(_pct(v) for v in r["test_accuracy_runs"]),
+                _pct(r["dead_fraction"]) if r["dead_fraction"] is not None else "n/a",
+                _pct(r["dormant_fraction"]),
+                f"{_num(r['at_init']['first_to_last_ratio'], '.2e')} {r['at_init']['verdict']}",
+                ", ".join(f"{_num(v, '.2e')} {verdict}" for v, verdict in zip(r["first_to_last_ratio_runs"],
+                                                                              r["verdict_runs"])),
             ]
-        )
-    columns = ["activation", "init", "first/last at init", "verdict", "first/last trained", "verdict", "test accuracy"]
+        )  # fmt: skip
+    columns = ["activation", "init", "chosen lr", "test accuracy", "per seed", "dead after", "dormant after",
+               "first/last at init", "first/last trained (per seed)"]  # fmt: skip
+    grid_rates = [g["lr"] for g in next(iter(result["activations"].values()))["grid"]]
+    grid = [
+        [name, *(f"{_pct(g['validation_accuracy'])} / {_pct(g['test_accuracy'])}" for g in r["grid"])]
+        for name, r in result["activations"].items()
+    ]
+    depth = result["config"]["hidden_layers"]
     return [
+        Table(f"{depth}-layer MLP, each activation at its chosen learning rate", columns, rows),
         Table(
-            f"{result['config']['hidden_layers']}-layer MLP: gradient norm of the first layer / the last", columns, rows
-        )
+            "validation / test accuracy per learning rate (mean over seeds; the rate is chosen on validation)",
+            ["activation", *(f"lr {lr}" for lr in grid_rates)],
+            grid,
+        ),
     ]
 
 
@@ -111,22 +147,29 @@ def init(result: dict) -> list[Table]:
 def dying(result: dict) -> list[Table]:
     rows = []
     for name, r in result["activations"].items():
-        revive = r.get("revive") or {}
         rows.append(
             [
                 name,
-                _pct(r["dead_fraction"][0]) if r["dead_applicable"] else "n/a",
-                _pct(r["dead_fraction"][-1]) if r["dead_applicable"] else "n/a",
-                _pct(r["dormant_fraction"][-1]),
-                _pct(r["test_accuracy"]),
-                _pct(revive.get("dead_fraction_after")) if revive else "-",
-                _pct(revive.get("accuracy_finetuned")) if revive else "-",
-                _pct(revive.get("accuracy_finetuned_without_revive")) if revive else "-",
+                interval_text(r["dead_fraction_interval"]) if r["dead_applicable"] else "n/a",
+                interval_text(r["dormant_fraction_interval"]),
+                interval_text(r["test_accuracy_interval"]),
+                _difference(r.get("difference_to_relu")),
+                _difference(r.get("revive_accuracy_difference")),
+                _difference(r.get("revive_dead_difference")),
             ]
         )
-    columns = ["activation", "dead at init", "dead after", "dormant after", "test accuracy",
-               "dead after revive", "revive + fine-tune", "fine-tune only"]  # fmt: skip
-    return [Table(f"training at lr {result['config']['lr']}: dead units over the training set", columns, rows)]
+    control = result["control"]["relu"]
+    fractions = [interval_text(control[key]) for key in ("dead_fraction_interval", "dormant_fraction_interval")]
+    label = f"relu, lr {result['config']['control_lr']}"
+    rows.append([label, *fractions, interval_text(control["test_accuracy_interval"]), "-", "-", "-"])
+    columns = ["activation", "dead after", "dormant after", "test accuracy", "vs relu (points)",
+               "revive: accuracy (points)", "revive: dead units (points)"]  # fmt: skip
+    seeds = result["config"]["seeds"]
+    title = (
+        f"training at lr {result['config']['lr']}, {seeds} seeds: mean [95% t interval]; revive = revive + fine-tune "
+    )
+    title += "minus fine-tune only, paired per seed"
+    return [Table(title, columns, rows)]
 
 
 def compare(result: dict) -> list[Table]:
@@ -136,7 +179,8 @@ def compare(result: dict) -> list[Table]:
         rows.append(
             [
                 name,
-                f"{100 * r['mean_test_accuracy']:.2f} ± {100 * r['std_test_accuracy']:.2f}%",
+                interval_text(r["test_accuracy_interval"], 2),
+                _difference(r.get("difference_to_relu")),
                 str(len(r["runs"])),
                 _num(seconds, ".3f"),
                 _bytes(r["saved_bytes_per_step"]),
@@ -145,7 +189,8 @@ def compare(result: dict) -> list[Table]:
         )
     columns = [
         "activation",
-        "test accuracy (mean ± std)",
+        "test accuracy [95% interval]",
+        "minus relu, paired (points)",
         "seeds",
         "s/epoch",
         "saved/step (relukit)",

@@ -8,6 +8,10 @@ Sokar et al. 2023; also meaningful for smooth members, where "dead" is not) and 
 (Glorot et al. 2011: about 1/2 at initialization). Then ``revive`` re-initializes the dead units, and we
 fine-tune the revived model and an untouched copy with a sane learning rate, side by side.
 A control run trains the ReLU net at the sane learning rate from the start.
+
+Every activation runs on the same seeds (run i: the same initial Linear weights and data order), so its
+test accuracy is paired with ReLU's per seed, and revive's effect is paired with the untouched copy of the
+same run; ``relukit.studies.statistics`` gives the t intervals that decide what the report may claim.
 """
 
 from __future__ import annotations
@@ -20,15 +24,23 @@ from torch import nn
 from relukit import data
 from relukit.diagnostics import revive, scan
 from relukit.studies import _common
+from relukit.studies import statistics as stats
 
 KEY = "dying"
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "mish", "kaf"]
 _COMMON = {"width": 128, "hidden_layers": 3, "optimizer": "adam", "lr": 0.03, "control_lr": 0.001,
            "finetune_lr": 0.001, "batch_size": 64, "scan_batch_size": 512, "activations": ACTIVATIONS}  # fmt: skip
 CONFIGS = {
-    "tiny": {**_COMMON, "width": 32, "epochs": 2, "finetune_epochs": 1, "activations": ["relu", "mish", "kaf"]},
-    "quick": {**_COMMON, "epochs": 8, "finetune_epochs": 2},
-    "full": {**_COMMON, "epochs": 20, "finetune_epochs": 5},
+    "tiny": {
+        **_COMMON,
+        "width": 32,
+        "epochs": 2,
+        "finetune_epochs": 1,
+        "seeds": 2,
+        "activations": ["relu", "mish", "kaf"],
+    },
+    "quick": {**_COMMON, "epochs": 8, "finetune_epochs": 2, "seeds": 3},
+    "full": {**_COMMON, "epochs": 20, "finetune_epochs": 5, "seeds": 10},
 }
 
 
@@ -92,24 +104,56 @@ def _new_model(config: dict, name: str, run_seed: int, dataset: data.Dataset, de
     return _common.initialize(model, "he").to(device)
 
 
-def run(config: dict, *, seed: int, device: str = "cpu", progress=_common.no_progress) -> dict:
-    dataset = data.load(config.get("data"))
-    train = _common.tensors(*dataset.flat("train"), device)
-    test = _common.tensors(*dataset.flat("test"), device)
-    activations = {}
-    for name in config["activations"]:
-        run_seed = _common.derive_seed(seed, KEY, name)
-        model = _new_model(config, name, run_seed, dataset, device)
-        losses, scans = _fit(model, config, train, config["lr"], config["epochs"], run_seed, progress, name)
-        result = {**_history(losses, scans), "test_accuracy": _common.evaluate(model, *test)["accuracy"]}
-        dead = scans[-1]["totals"]["dead"]
+def _one_run(config, dataset, name, lr, run_seed, train, test, progress, *, with_revive: bool) -> dict:
+    model = _new_model(config, name, run_seed, dataset, train[0].device)
+    losses, scans = _fit(model, config, train, lr, config["epochs"], run_seed, progress, name)
+    result = {"seed": run_seed, **_history(losses, scans), "test_accuracy": _common.evaluate(model, *test)["accuracy"]}
+    dead = scans[-1]["totals"]["dead"]
+    if with_revive:
         result["revive"] = (
             _revive_effect(model, scans[-1], config, train, test, run_seed, progress, name) if dead else None
         )
-        activations[name] = result
+    return result
 
-    run_seed = _common.derive_seed(seed, KEY, "relu", "control")
-    model = _new_model(config, "relu", run_seed, dataset, device)
-    losses, scans = _fit(model, config, train, config["control_lr"], config["epochs"], run_seed, progress, "control")
-    control = {**_history(losses, scans), "test_accuracy": _common.evaluate(model, *test)["accuracy"]}
-    return {"data": dataset.describe(), "activations": activations, "control": {"relu": control}}
+
+def _summary(runs: list[dict]) -> dict:
+    """Intervals over seeds of the final dead/dormant fractions and the test accuracy; revive's paired effect."""
+    final = {key: [r[key][-1] for r in runs] for key in ("dead_fraction", "dormant_fraction")}
+    summary = {
+        "dead_applicable": runs[0]["dead_applicable"],
+        "test_accuracy_interval": stats.t_interval([r["test_accuracy"] for r in runs]),
+        "dead_fraction_interval": None if None in final["dead_fraction"] else stats.t_interval(final["dead_fraction"]),
+        "dormant_fraction_interval": stats.t_interval(final["dormant_fraction"]),
+    }
+    revived = [r["revive"] for r in runs if r.get("revive")]
+    if revived:
+        summary["revive_runs"] = len(revived)
+        summary["revive_accuracy_difference"] = stats.paired_difference(
+            [v["accuracy_finetuned"] for v in revived], [v["accuracy_finetuned_without_revive"] for v in revived]
+        )
+        summary["revive_dead_difference"] = stats.paired_difference(
+            [v["dead_fraction_finetuned"] for v in revived],
+            [v["dead_fraction_finetuned_without_revive"] for v in revived],
+        )
+    return summary
+
+
+def run(config: dict, *, seed: int, device: str = "cpu", progress=_common.no_progress) -> dict:
+    """Per activation: ``runs`` (one per seed: per-epoch history, test accuracy, revive's effect) and intervals."""
+    dataset = data.load(config.get("data"))
+    train = _common.tensors(*dataset.flat("train"), device)
+    test = _common.tensors(*dataset.flat("test"), device)
+    seeds = [_common.derive_seed(seed, KEY, index) for index in range(config["seeds"])]  # shared: paired runs
+    activations = {}
+    for name in config["activations"]:
+        runs = [
+            _one_run(config, dataset, name, config["lr"], s, train, test, progress, with_revive=True) for s in seeds
+        ]
+        activations[name] = {"runs": runs, **_summary(runs)}
+    stats.add_differences(activations, "relu", lambda r: [run["test_accuracy"] for run in r["runs"]])
+    control = [
+        _one_run(config, dataset, "relu", config["control_lr"], s, train, test, progress, with_revive=False)
+        for s in seeds
+    ]
+    return {"data": dataset.describe(), "activations": activations, "control": {"relu": {"runs": control,
+            **_summary(control)}}}  # fmt: skip
