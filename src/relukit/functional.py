@@ -8,7 +8,9 @@ bit-identical to torch's, and ``inplace=True`` stays safe when the result is mod
 The smooth members use torch's own autograd (they need the input in backward and save what torch saves);
 ``mish`` on float32 CPU tensors of >= 2^14 elements runs ``relukit::mish``, fused from the catalog's
 single-exponential form (``relukit._ops.mish``; same saved tensor, ~1e-7 relative from torch's values).
-``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``).
+``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``). Like torch's own functions, each member
+and ``bias_act`` dispatch through ``__torch_function__``, so torch-function modes (``relukit.intercept``:
+DeadUnitMonitor, lean_mode) and tensor subclasses see the call.
 
 Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops;
 under ``torch.func`` transforms (grad, vmap, jacrev) too, so those work (without the memory saving).
@@ -22,6 +24,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.overrides import handle_torch_function, has_torch_function
 
 from relukit import catalog
 from relukit._ops import mish as _mish
@@ -31,17 +34,6 @@ from relukit._ops.kaf import kaf
 __all__: list[str] = ["kaf"]
 
 _P = inspect.Parameter
-
-# Callbacks ``(member name, output)`` run after every call; relukit.diagnostics' DeadUnitMonitor adds one
-# while attached. Empty (the usual case), they cost one truth test per call.
-observers: list[Callable[[str, torch.Tensor], None]] = []
-
-
-def _observed(name: str, y: torch.Tensor) -> torch.Tensor:
-    for observer in observers:
-        observer(name, y)
-    return y
-
 
 def _exporting() -> bool:
     return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
@@ -95,7 +87,7 @@ def apply(
         y = _mish.mish(x, inplace)
     else:
         y = _stock(entry, x, params, inplace, training)
-    return _observed(entry.name, y) if observers else y
+    return y
 
 
 def _signature(entry: catalog.Activation) -> inspect.Signature:
@@ -147,11 +139,13 @@ def _make(entry: catalog.Activation):
         x = arguments.pop("input")
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
+        relevant = (x, arguments["weight"]) if name == "prelu" else (x,)
+        if has_torch_function(relevant):  # torch-function modes (relukit.intercept) see the call, as F.relu's
+            return handle_torch_function(function, relevant, *args, **kwargs)
         inplace = arguments.pop("inplace", False)
         training = arguments.pop("training", False)
         if name == "prelu":
-            y = F.prelu(x, arguments["weight"])
-            return _observed(name, y) if observers else y
+            return F.prelu(x, arguments["weight"])
         return apply(entry, x, entry.bind(name, arguments), inplace=inplace, training=training)
 
     function.__name__ = function.__qualname__ = name
@@ -212,6 +206,8 @@ def bias_act(
         raise ValueError(f"{fn}: {error}") from None
     if entry.name == "prelu":
         raise ValueError(f"{fn}: prelu takes a weight tensor; use relukit.functional.prelu(input + bias, weight)")
+    if has_torch_function((input, bias)):
+        return handle_torch_function(bias_act, (input, bias), input, bias, name, dim=dim, **params)
     bound = entry.bind(fn, params)
     check_bias(fn, input, bias, dim)
     if entry.piecewise_linear and not _exporting() and _piecewise.fused(input, bias):
