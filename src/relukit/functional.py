@@ -35,6 +35,7 @@ __all__: list[str] = ["kaf"]
 
 _P = inspect.Parameter
 
+
 def _exporting() -> bool:
     return torch.onnx.is_in_onnx_export() or torch.compiler.is_exporting()
 

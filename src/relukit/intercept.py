@@ -222,14 +222,27 @@ class _Scope:
         if depth == 0:
             return
         self._local.depth = depth - 1
-        if depth == 1 and _stack()[-1:] == [self.mode]:
-            self.mode.__exit__(None, None, None)
+        if depth == 1:
+            _remove(self.mode)
 
     def __getstate__(self) -> dict[str, Any]:  # copy.deepcopy and torch.save of a model carrying the hooks
         return {"mode": self.mode}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["mode"])
+
+
+def _remove(mode: TorchFunctionMode) -> None:
+    """Takes ``mode`` off the stack, wherever it is: forward hooks of several scopes on one module need not
+    run in the reverse order of their pre-hooks."""
+    above = []
+    while torch._C._len_torch_function_stack():
+        top = torch._C._pop_torch_function_stack()
+        if top is mode:
+            break
+        above.append(top)
+    for other in reversed(above):
+        torch._C._push_on_torch_function_stack(other)
 
 
 class _Handle:
@@ -246,14 +259,14 @@ def around_forward(module: torch.nn.Module, mode: TorchFunctionMode) -> _Handle:
     handle whose ``remove()`` takes the hooks off."""
     scope = _Scope(mode)
     pre = module.register_forward_pre_hook(scope.enter)
-    post = module.register_forward_hook(scope.exit, always_call=True)
+    post = module.register_forward_hook(scope.exit, always_call=True, prepend=True)  # last in, first out
     return _Handle(pre, post)
 
 
 def lean_forward(module: torch.nn.Module) -> torch.nn.Module:
     """Makes the functional activation calls in ``module``'s forward lean (LeanMode around its forward;
     idempotent). ``relukit.lean(model)`` calls this after swapping the activation modules."""
-    hooks = module._forward_pre_hooks.values()
-    if not any(isinstance(getattr(h, "__self__", None), _Scope) and isinstance(h.__self__.mode, LeanMode) for h in hooks):
+    scopes = [getattr(hook, "__self__", None) for hook in module._forward_pre_hooks.values()]
+    if not any(isinstance(scope, _Scope) and isinstance(scope.mode, LeanMode) for scope in scopes):
         around_forward(module, LeanMode())
     return module

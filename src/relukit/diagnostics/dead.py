@@ -229,6 +229,10 @@ class DeadUnitMonitor(ShowsReport):
         return axis % y.ndim
 
     def _record(self, name: str, kind: str, y: Any) -> None:
+        with torch._C.DisableTorchFunction():  # the monitor's own work is no call for torch-function modes
+            self._tally(name, kind, y)
+
+    def _tally(self, name: str, kind: str, y: Any) -> None:
         if not isinstance(y, torch.Tensor) or y.ndim == 0 or y.numel() == 0 or not y.is_floating_point():
             return
         axis = self._axis(name, y)
