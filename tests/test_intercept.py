@@ -253,8 +253,12 @@ def test_nothing_stays_installed_and_a_failing_forward_leaves_no_mode():
     assert torch._C._len_torch_function_stack() == 0
     model = relukit.lean(relukit.lean(_Mixed()))  # idempotent: one scope
     assert len(model._forward_pre_hooks) == 1
-    model(torch.randn(2, 8))
+    with DeadUnitMonitor(model):
+        model(torch.randn(2, 8))
     assert torch._C._len_torch_function_stack() == 0
+    from torch.nn.modules import module as torch_module
+
+    assert not torch_module._global_forward_pre_hooks and not torch_module._global_forward_hooks
 
 
 def test_nested_lean_scopes_and_lean_mode_terminate_and_stay_exact():
