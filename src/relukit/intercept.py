@@ -12,9 +12,12 @@ of one dict lookup. Two modes use it:
   saved instead of a full tensor; values and gradients bit-identical). Smooth members stay torch's.
 
 Nothing is installed globally: a mode is active only inside ``with mode:`` or, with :func:`around_forward`,
-during a model's forward. Other modes compose: a mode beneath ours sees the calls it saw without ours
-(LeanMode runs its substitute beneath them), one above sees them first. torch.autocast and FlopCounterMode
-work at the dispatcher level, below every function mode, and see what relukit's ops dispatch.
+during a model's forward (hooks on that model; the monitor's own forward hooks track which of its modules
+encloses each call, for names such as ``"block1/relu#0"``). Other modes compose: a mode beneath ours sees
+the calls it saw without ours (LeanMode runs its substitute beneath them), one above sees them first.
+torch.autocast and FlopCounterMode work at the dispatcher level, below every function mode, and see what
+relukit's ops dispatch. Like torch's ``F.relu``, ``relukit.functional``'s functions dispatch through
+``__torch_function__``, so any mode sees ``relukit.functional.relu`` as one call (not the ops it runs).
 
 Where the mode stays out of the way: inside torch.compile/torch.export tracing (``is_compiling()``) and
 under torch.func transforms every call passes through unchanged, and :func:`around_forward` does not enter
@@ -118,7 +121,10 @@ class ActivationMode(TorchFunctionMode):
     call runs unchanged. Subclasses override ``activation``; the default runs the call."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
-        form = FORMS.get(func)
+        try:
+            form = FORMS.get(func)
+        except TypeError:  # an unhashable callable (a method bound to an unhashable object): not ours
+            form = None
         if form is None or _stay_out():
             return func(*args, **(kwargs or {}))
         return self.activation(form, func, args, kwargs or {})
