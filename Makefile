@@ -23,8 +23,14 @@ native: $(STAMP)
 
 # The tests also need the onnx extra (export tests) and the gpu extra (triton, ~1 GB: relukit.kernels
 # runs under its interpreter without a GPU). make demo does without them.
+# torchvision (tests/test_real_models.py, benchmarks/vision_models.py): the release built against the pinned
+# torch, without its dependencies, since it pins torch and would pull the CUDA build. Its compiled ops do not
+# load beside a CPU torch; benchmarks/vision_models.py imports the (pure-Python) model definitions anyway.
+TORCHVISION := torchvision==0.28.0
+
 $(TEST_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q -e ".[dev,onnx,gpu]"
+	$(BIN)/python -m pip install -q --no-deps "$(TORCHVISION)"
 	touch $@
 
 demo: native

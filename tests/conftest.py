@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import math
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -73,3 +75,18 @@ def case_id(case):
 @pytest.fixture
 def specials_tensor():
     return torch.tensor(SPECIALS, dtype=torch.float64)
+
+
+@pytest.fixture(scope="session")
+def vision_model():
+    """``vision_model(name, **kwargs)``: a torchvision model with random weights (benchmarks/vision_models.py,
+    which bypasses the CUDA wheel's compiled-op registrations); skips when torchvision cannot be imported."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "vision_models.py"
+    spec = importlib.util.spec_from_file_location("vision_models", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        module.torchvision_models()
+    except ImportError as error:
+        pytest.skip(f"torchvision's models are unavailable here: {error}")
+    return module.vision_model

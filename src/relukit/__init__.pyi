@@ -8,10 +8,12 @@ from relukit import data as data
 from relukit import diagnostics as diagnostics
 from relukit import fewbit as fewbit
 from relukit import functional as functional
+from relukit import intercept as intercept
 from relukit import kaf as kaf
 from relukit import nn as nn
 from relukit import registry as registry
 from relukit.fewbit import fewbit_table as fewbit_table
+from relukit.intercept import lean_mode as lean_mode
 from relukit.registry import available_activations as available_activations
 from relukit.registry import convert as convert
 from relukit.registry import get_activation as get_activation
@@ -25,6 +27,7 @@ __all__ = [
     "fewbit_table",
     "get_activation",
     "lean",
+    "lean_mode",
     "param_groups",
     "array",
     "catalog",
@@ -33,6 +36,7 @@ __all__ = [
     "diagnostics",
     "fewbit",
     "functional",
+    "intercept",
     "kaf",
     "nn",
     "registry",

@@ -9,7 +9,9 @@ The smooth members use torch's own autograd (they need the input in backward and
 ``mish`` on float32 CPU tensors of >= 2^16 elements (``relukit._ops.mish.MIN_NUMEL``) runs
 ``relukit::mish``, fused from the catalog's single-exponential form (``relukit._ops.mish``; same saved
 tensor, ~1e-7 relative from torch's values).
-``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``).
+``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``). Like torch's own functions, each member
+and ``bias_act`` dispatch through ``__torch_function__``, so torch-function modes (``relukit.intercept``:
+DeadUnitMonitor, lean_mode) and tensor subclasses see the call.
 
 Under ``torch.onnx.export``/``torch.export`` the stock ops are used, so exported graphs hold standard ops;
 under ``torch.func`` transforms (grad, vmap, jacrev) too, so those work (without the memory saving).
@@ -23,6 +25,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.overrides import handle_torch_function, has_torch_function
 
 from relukit import catalog
 from relukit._ops import mish as _mish
@@ -33,16 +36,6 @@ from relukit._ops.kaf import kaf
 __all__: list[str] = ["kaf"]
 
 _P = inspect.Parameter
-
-# Callbacks ``(member name, output)`` run after every call; relukit.diagnostics' DeadUnitMonitor adds one
-# while attached. Empty (the usual case), they cost one truth test per call.
-observers: list[Callable[[str, torch.Tensor], None]] = []
-
-
-def _observed(name: str, y: torch.Tensor) -> torch.Tensor:
-    for observer in observers:
-        observer(name, y)
-    return y
 
 
 def _exporting() -> bool:
@@ -93,15 +86,14 @@ def apply(
     if entry.piecewise_linear and not sampled and _piecewise.native_eager(x):  # the hot path: one C++ call
         call = _native.call(entry, params)
         if call is not None:
-            y = _native.module().lean(x, call.handle, inplace)
-            return _observed(entry.name, y) if observers else y
+            return _native.module().lean(x, call.handle, inplace)
     if entry.piecewise_linear and not sampled and lean_applies(x):
         y = _piecewise.lean_forward(entry, x, params, inplace)
     elif entry.name == "mish" and not _exporting() and _mish.applies(x):  # fused single-exponential kernel
         y = _mish.mish(x, inplace)
     else:
         y = _stock(entry, x, params, inplace, training)
-    return _observed(entry.name, y) if observers else y
+    return y
 
 
 def _signature(entry: catalog.Activation) -> inspect.Signature:
@@ -175,17 +167,19 @@ def _make(entry: catalog.Activation):
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
         arguments = bind(args, kwargs)
         x = arguments.pop("input")
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
+        relevant = (x, arguments["weight"]) if name == "prelu" else (x,)
+        if has_torch_function(relevant):  # torch-function modes (relukit.intercept) see the call, as F.relu's
+            return handle_torch_function(function, relevant, *args, **kwargs)
         inplace = arguments.pop("inplace", False)
         training = arguments.pop("training", False)
-        if piecewise and type(x) is torch.Tensor and not training and not observers and _piecewise.native_eager(x):
+        if piecewise and not training and _piecewise.native_eager(x):
             call = _native.call(entry, checked(arguments))  # the hot path: checks remembered, one C++ call
             if call is not None:
                 return _native.module().lean(x, call.handle, inplace)
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
         if name == "prelu":
-            y = F.prelu(x, arguments["weight"])
-            return _observed(name, y) if observers else y
+            return F.prelu(x, arguments["weight"])
         return apply(entry, x, checked(arguments), inplace=inplace, training=training)
 
     function.__name__ = function.__qualname__ = name
@@ -246,6 +240,8 @@ def bias_act(
         raise ValueError(f"{fn}: {error}") from None
     if entry.name == "prelu":
         raise ValueError(f"{fn}: prelu takes a weight tensor; use relukit.functional.prelu(input + bias, weight)")
+    if has_torch_function((input, bias)):
+        return handle_torch_function(bias_act, (input, bias), input, bias, name, dim=dim, **params)
     bound = entry.bind(fn, params)
     check_bias(fn, input, bias, dim)
     if entry.piecewise_linear and not _exporting() and _piecewise.fused(input, bias):

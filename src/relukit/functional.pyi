@@ -107,5 +107,3 @@ def check_bias(fn: str, input: torch.Tensor, bias: Any, dim: int) -> None:
 
 def lean_applies(x: torch.Tensor) -> bool:
     """True when autograd will record this call, so saving packed codes pays off."""
-
-observers: list[Callable[[str, torch.Tensor], None]]

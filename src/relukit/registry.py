@@ -2,7 +2,8 @@
 
 * ``get_activation("leaky", negative_slope=0.1)`` -> ``relukit.nn.LeakyReLU(0.1)``
 * ``convert(model, "mish")`` replaces every activation module (torch's or relukit's) by ``to``
-* ``lean(model)`` swaps each stock torch activation for relukit's: same outputs and gradients, less memory
+* ``lean(model)`` swaps each stock torch activation module for relukit's and makes the functional calls in
+  its forward lean too: same outputs and gradients, less memory
 * ``param_groups(model, weight_decay)`` keeps PReLU slopes out of weight decay (He et al. 2015)
 """
 
@@ -143,9 +144,18 @@ def _lean_copy(old: nn.Module) -> nn.Module:
 
 
 def lean(model: nn.Module) -> nn.Module:
-    """Swaps every stock torch activation module for relukit's equivalent (in place; returns ``model``)."""
+    """Makes every activation of ``model`` lean (in place; returns ``model``); outputs and gradients unchanged.
+
+    Stock torch activation modules are swapped for relukit's equivalents, and the functional calls in its
+    forward (``F.relu(x)``, ``x.relu()``, ``F.leaky_relu``, ...) run relukit's lean ops through
+    ``relukit.intercept.LeanMode``, entered for each forward of ``model`` (hooks on ``model`` itself).
+    Piecewise-linear members then save 1-bit derivative codes; smooth members stay torch's.
+    """
+    from relukit import intercept
+
     relukit_classes = [getattr(rnn, m.module) for m in catalog.MEMBERS]
-    return convert(model, _lean_copy, include=list(rnn._TORCH_CLASSES), exclude=relukit_classes)
+    model = convert(model, _lean_copy, include=list(rnn._TORCH_CLASSES), exclude=relukit_classes)
+    return intercept.lean_forward(model)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -19,10 +19,10 @@ get ``dead = None`` and report rate and dormancy.
 
 What is seen: torch's and relukit's activation modules (forward hooks; a module called again in the
 same forward, such as one shared ``self.act``, gives the layers ``"act"``, ``"act#1"``, ...), and every
-``relukit.functional`` call made inside a module's ``forward``, named ``"<enclosing module>/<member>#<k>"``
-(k counts that member's calls in one forward of the enclosing module; ``"relu#0"`` at the root). Torch's own
-``torch.nn.functional.relu`` and ``torch.relu`` calls cannot be seen: write ``relukit.functional.relu``,
-or use modules (``relukit.lean(model)``/``relukit.convert(model, ...)`` swap existing ones).
+functional call of the family made inside a module's ``forward`` — ``F.relu(x)``, ``torch.relu(x)``,
+``x.relu()``, ``x.relu_()``, ``F.gelu(x)``, ``relukit.functional.relu(x)``, ... (``relukit.intercept``'s
+torch-function mode, entered for the model's forward only) — named ``"<enclosing module>/<member>#<k>"``
+(k counts that member's calls in one forward of the enclosing module; ``"relu#0"`` at the root).
 
 Cost: a few on-device reductions per observed call (count of positives and sum of |a| per unit), no host
 synchronization until ``report()``.
@@ -39,7 +39,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from relukit import functional
+from relukit import intercept
 from relukit import nn as rnn
 from relukit.diagnostics import distributed
 from relukit.diagnostics.reports import DeadUnitReport, ShowsReport, dead_unit_report
@@ -150,7 +150,7 @@ class DeadUnitMonitor(ShowsReport):
             kind = activation_kind(module)
             self._handles.append(module.register_forward_pre_hook(self._enter_hook(name, kind is not None)))
             self._handles.append(module.register_forward_hook(self._exit_hook(name, kind)))
-        functional.observers.append(self._on_functional)
+        self._handles.append(intercept.around_forward(self._root, _Observer(self)))
         return self
 
     def detach(self) -> None:
@@ -158,8 +158,6 @@ class DeadUnitMonitor(ShowsReport):
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
-        if self._on_functional in functional.observers:
-            functional.observers.remove(self._on_functional)
         self._stack.clear()
 
     def reset(self) -> None:
@@ -231,6 +229,10 @@ class DeadUnitMonitor(ShowsReport):
         return axis % y.ndim
 
     def _record(self, name: str, kind: str, y: Any) -> None:
+        with torch._C.DisableTorchFunction():  # the monitor's own work is no call for torch-function modes
+            self._tally(name, kind, y)
+
+    def _tally(self, name: str, kind: str, y: Any) -> None:
         if not isinstance(y, torch.Tensor) or y.ndim == 0 or y.numel() == 0 or not y.is_floating_point():
             return
         axis = self._axis(name, y)
@@ -258,6 +260,19 @@ class DeadUnitMonitor(ShowsReport):
         """
         layers = distributed.reduce_tallies(list(self._tallies.values()), local=local)
         return dead_unit_report(layers, self.tau)
+
+
+class _Observer(intercept.ActivationMode):
+    """The monitor's torch-function mode: every activation call in the model's forward, after it ran."""
+
+    def __init__(self, monitor: DeadUnitMonitor) -> None:
+        super().__init__()
+        self.monitor = monitor
+
+    def activation(self, form: intercept.Form, func: Any, args: tuple, kwargs: dict[str, Any]) -> Any:
+        output = func(*args, **kwargs)
+        self.monitor._on_functional(form.member_of(args, kwargs), output)
+        return output
 
 
 def _input(batch: Any) -> torch.Tensor:
