@@ -19,7 +19,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 # The native CPU kernels (C++ generated from the catalog), compiled once per machine into ~/.cache/relukit;
 # a build failure is reported here, and relukit then runs its Python path (relukit.backend() says which).
 native: $(STAMP)
-	$(BIN)/python -m relukit._ops.native || echo "relukit: native kernels not built; the Python path will run"
+	$(BIN)/python -c "from relukit._ops import native; print(native.build())" || echo "relukit: native kernels not built; the Python path will run"
 
 # The tests also need the onnx extra (export tests) and the gpu extra (triton, ~1 GB: relukit.kernels
 # runs under its interpreter without a GPU). make demo does without them.

@@ -13,7 +13,7 @@ pybind11 function: an eager call is one C++ call.
 
 Build: on first use, with the machine's C++ compiler and ``-march=native`` into
 ``$RELUKIT_CACHE`` (default ``~/.cache/relukit``), keyed by a hash of the sources, the flags, torch's
-version and the CPU; ``make`` builds it at install (``python -m relukit._ops.native``). Where the build
+version and the CPU; ``make`` builds it at install (``native.build()``). Where the build
 fails, relukit warns once and runs the pure-Python path; ``RELUKIT_NATIVE=0`` selects that path on purpose.
 """
 
