@@ -25,7 +25,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import handle_torch_function, has_torch_function
+from torch.overrides import handle_torch_function, has_torch_function, has_torch_function_unary
 
 from relukit import catalog
 from relukit._ops import mish as _mish
@@ -163,8 +163,17 @@ def _make(entry: catalog.Activation):
     checked = CHECKED.setdefault(entry.name, _checker(entry))
     name = entry.name
     piecewise = entry.piecewise_linear
+    all_defaults = piecewise and all(p.default is not catalog.REQUIRED for p in entry.params)
+    default_call: list = []  # the native call with default parameters, made on first use
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
+        if all_defaults and len(args) == 1 and not kwargs:  # relu(x): the shortest path to the C++ op
+            x = args[0]
+            if not has_torch_function_unary(x) and _piecewise.native_eager(x):
+                if not default_call:
+                    default_call.append(_native.call(entry, checked({})))
+                if default_call[0] is not None:
+                    return _native.module().lean(x, default_call[0].handle, False)
         arguments = bind(args, kwargs)
         x = arguments.pop("input")
         if not isinstance(x, torch.Tensor):
