@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import re
 import statistics
@@ -226,6 +227,12 @@ def machine(device: str) -> dict:
     info = {"platform": platform.platform(), "processor": platform.processor() or platform.machine()}
     info |= {"python": platform.python_version(), "torch": torch.__version__, "numpy": numpy.__version__}
     info |= {"cpu_threads": torch.get_num_threads(), "device": device}
+    from relukit import backend
+
+    info["cpu_backend"] = backend()  # "native" (the C++ kernels) or "python"
+    info["allocator"] = (
+        "huge pages (THP_MEM_ALLOC_ENABLE=1)" if os.environ.get("THP_MEM_ALLOC_ENABLE") == "1" else "default"
+    )
     if device == "cuda":
         info["device_name"] = torch.cuda.get_device_name()
     try:
@@ -297,6 +304,8 @@ def render(data: dict, file=None) -> None:
         print(caption, file=file)
         return
     title = "relukit bench (t/torch: median time relative to torch eager, lower is faster; (min): of minima)"
+    if data["machine"].get("cpu_backend"):
+        title += f"; CPU path: {data['machine']['cpu_backend']}, allocator: {data['machine']['allocator']}"
     table = Table(title=title, caption=caption)
     for header in headers:
         table.add_column(header, justify="left" if header in ("op", "dtype", "impl") else "right")
