@@ -22,9 +22,8 @@ Example::
 
 from __future__ import annotations
 
-from typing import Any
-
 import inspect
+from typing import Any
 
 import torch
 from torch import nn
