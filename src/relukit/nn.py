@@ -45,8 +45,8 @@ def _forward(self, input: torch.Tensor) -> torch.Tensor:
     entry = catalog.BY_NAME[self.activation_name]
     # attributes may change after __init__: checked on every call (remembered per value by functional)
     params = functional.CHECKED[entry.name](_params(self, entry), type(self).__name__)
-    bits = getattr(self, "bits", None)  # a torch module swapped in by relukit.lean has none until set
-    if bits is not None:
+    bits = getattr(self, "bits", None)
+    if bits is not None:  # set after __init__ (relukit.lean does): checked here
         bits = fewbit_lean.check_bits(type(self).__name__, bits)
     inplace = getattr(self, "inplace", False)
     return functional.apply(entry, input, params, inplace=inplace, training=self.training, bits=bits)
@@ -138,6 +138,8 @@ def _make(entry: catalog.Activation) -> type[nn.Module]:
     if entry.name in fewbit_lean.SMOOTH:
         namespace["__init__"] = _smooth_init(base, entry)
         namespace["extra_repr"] = _smooth_extra_repr(base)
+        namespace["bits"] = None  # also what a torch module swapped in by relukit.lean (no __init__ run) has
+        namespace["__annotations__"] = {"bits": int | None}
     return type(entry.module, (base,), namespace)
 
 
