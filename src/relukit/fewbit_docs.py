@@ -41,7 +41,25 @@ perturbed boundaries by adaptive quadrature, and a Lloyd-Max step (3 bits).
 
 Code c covers from < x <= to (x on a boundary takes the lower code); NaN takes the top code.
 Piecewise-linear members (relu, leaky_relu, hardtanh, ...) need no table: their backward is exact with
-1- or 2-bit codes, and `fewbit_table` rejects them.
+1- or 2-bit codes, and `fewbit_table` rejects them (their functions and modules take no `bits`).
+
+## Few-bit backward in models
+
+```python
+>>> y = relukit.functional.gelu(x, bits=3)          # torch's values; backward grad * levels[code]
+>>> act = relukit.nn.SiLU(bits=2)                    # SiLU(bits=2)
+>>> relukit.lean(model, bits=3)                      # every smooth module and F.gelu/F.silu/... call
+>>> with relukit.lean_mode(bits=3): loss = model(x)  # torch's functional calls only
+```
+
+Forward is torch's own op, bit for bit; autograd keeps the packed codes of the input and backward returns
+`grad * levels[code]` (the native CPU kernel for 1, 2, 4 and 8 bits, torch for 3 bits and on other
+devices). Saved bytes per element: k/8 for k = 1..4 (3 bits: eight codes in three bytes), i.e. k/32 of an
+fp32 input and k/16 of bf16/fp16; 5 to 8 bits keep one byte per element. `bits=None` (the default) is the
+exact backward. Where the few-bit path does not run, the stock op does (exact gradients, torch's memory):
+without autograd recording, under torch.func transforms, `torch.compile` and `torch.export`/ONNX export.
+The backward is once-differentiable: double backward (`create_graph=True` and differentiating the
+gradient again) raises, since a step function's derivative carries no second-order information.
 """
 
 

@@ -5,7 +5,11 @@ autograd records, the piecewise-linear members (relu, relu6, hardtanh, threshold
 rrelu in eval) run as ``relukit::piecewise_forward`` and save only their bit-packed derivative codes
 (1 bit per element; 2 for rectify with both a slope and a max) instead of a full tensor: gradients are
 bit-identical to torch's, and ``inplace=True`` stays safe when the result is modified in place later.
-The smooth members use torch's own autograd (they need the input in backward and save what torch saves);
+The smooth members (elu, celu, selu, gelu, silu, mish, softplus) use torch's own autograd by default (they
+need the input in backward and save what torch saves); with ``bits=k`` (1..8) they keep k-bit codes of the
+input instead and backward is ``grad * levels[code]`` from ``relukit.fewbit_table(member, k)``: an
+approximate gradient, k/32 of an fp32 input saved (``relukit._ops.fewbit_lean``; values stay torch's,
+double backward raises). The piecewise-linear members take no ``bits``: their backward is already exact.
 ``mish`` on float32 CPU tensors of >= 2^16 elements (``relukit._ops.mish.MIN_NUMEL``) runs
 ``relukit::mish``, fused from the catalog's single-exponential form (``relukit._ops.mish``; same saved
 tensor, ~1e-7 relative from torch's values).
@@ -28,6 +32,7 @@ import torch.nn.functional as F
 from torch.overrides import handle_torch_function, has_torch_function, has_torch_function_unary
 
 from relukit import catalog
+from relukit._ops import fewbit_lean as _fewbit
 from relukit._ops import mish as _mish
 from relukit._ops import native as _native
 from relukit._ops import piecewise as _piecewise
@@ -76,12 +81,21 @@ def _stock(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], i
 
 
 def apply(
-    entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any], *, inplace: bool = False, training: bool = False
+    entry: catalog.Activation,
+    x: torch.Tensor,
+    params: dict[str, Any],
+    *,
+    inplace: bool = False,
+    training: bool = False,
+    bits: int | None = None,
 ) -> torch.Tensor:
     """Runs a member on a tensor with already-checked ``params`` (the module and functional path).
 
-    ``training`` matters for rrelu only: it then samples its slopes (torch's op and autograd).
+    ``training`` matters for rrelu only: it then samples its slopes (torch's op and autograd). ``bits`` (a
+    smooth member's, checked) asks for the few-bit backward where autograd records (``_ops.fewbit_lean``).
     """
+    if bits is not None and _fewbit.applies(x):
+        return _fewbit.apply(entry, x, params, bits, inplace)
     sampled = training and entry.name == "rrelu"
     if entry.piecewise_linear and not sampled and _piecewise.native_eager(x):  # the hot path: one C++ call
         call = _native.call(entry, params)
@@ -107,6 +121,8 @@ def _signature(entry: catalog.Activation) -> inspect.Signature:
         parameters.append(_P("training", _P.POSITIONAL_OR_KEYWORD, default=False))
     if entry.torch_inplace:
         parameters.append(_P("inplace", _P.POSITIONAL_OR_KEYWORD, default=False))
+    if entry.name in _fewbit.SMOOTH:
+        parameters.append(_P("bits", _P.KEYWORD_ONLY, default=None, annotation=int | None))
     return inspect.Signature(parameters)
 
 
@@ -114,14 +130,15 @@ def _binder(name: str, signature: inspect.Signature) -> Callable[[tuple, dict], 
     """``signature.bind`` + ``apply_defaults`` as a dict: ~1 us instead of ~4 for a call that fits (every
     parameter is positional-or-keyword); any other goes to ``signature.bind`` itself, for its error."""
     names = tuple(signature.parameters)
+    positional = tuple(n for n, p in signature.parameters.items() if p.kind is _P.POSITIONAL_OR_KEYWORD)
     allowed = frozenset(names)
     defaults = {n: p.default for n, p in signature.parameters.items() if p.default is not _P.empty}
 
     def bind(args: tuple, kwargs: dict[str, Any]) -> dict[str, Any]:
         # plain dict and loop operations only: torch.compile traces this
-        given = dict(zip(names, args))
+        given = dict(zip(positional, args))
         given.update(kwargs)
-        if len(args) <= len(names) and len(given) == len(args) + len(kwargs) and all(k in allowed for k in kwargs):
+        if len(args) <= len(positional) and len(given) == len(args) + len(kwargs) and all(k in allowed for k in kwargs):
             arguments = {**defaults, **given}
             if len(arguments) == len(names):
                 return arguments
@@ -165,6 +182,7 @@ def _make(entry: catalog.Activation):
     piecewise = entry.piecewise_linear
     all_defaults = piecewise and all(p.default is not catalog.REQUIRED for p in entry.params)
     default_call: list = []  # the native call with default parameters, made on first use
+    smooth = name in _fewbit.SMOOTH
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
         if all_defaults and len(args) == 1 and not kwargs:  # relu(x): the shortest path to the C++ op
@@ -183,13 +201,14 @@ def _make(entry: catalog.Activation):
             return handle_torch_function(function, relevant, *args, **kwargs)
         inplace = arguments.pop("inplace", False)
         training = arguments.pop("training", False)
+        bits = _fewbit.check_bits(name, arguments.pop("bits")) if smooth else None
         if piecewise and not training and _piecewise.native_eager(x):
             call = _native.call(entry, checked(arguments))  # the hot path: checks remembered, one C++ call
             if call is not None:
                 return _native.module().lean(x, call.handle, inplace)
         if name == "prelu":
             return F.prelu(x, arguments["weight"])
-        return apply(entry, x, checked(arguments), inplace=inplace, training=training)
+        return apply(entry, x, checked(arguments), inplace=inplace, training=training, bits=bits)
 
     function.__name__ = function.__qualname__ = name
     function.__signature__ = signature

@@ -61,25 +61,27 @@ def rrelu(
 def prelu(input: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Leaky ReLU with a learned slope per channel."""
 
-def elu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False) -> torch.Tensor:
+def elu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False, *, bits: int | None = None) -> torch.Tensor:
     """Smooth negative saturation at -alpha; mean activations nearer zero."""
 
-def celu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False) -> torch.Tensor:
+def celu(input: torch.Tensor, alpha: float = 1.0, inplace: bool = False, *, bits: int | None = None) -> torch.Tensor:
     """ELU made continuously differentiable for every alpha."""
 
-def selu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+def selu(input: torch.Tensor, inplace: bool = False, *, bits: int | None = None) -> torch.Tensor:
     """Self-normalizing ELU (alpha ~ 1.6733, lambda ~ 1.0507)."""
 
-def gelu(input: torch.Tensor, approximate: str = "none") -> torch.Tensor:
+def gelu(input: torch.Tensor, approximate: str = "none", *, bits: int | None = None) -> torch.Tensor:
     """x weighted by the Gaussian CDF; 'tanh' is the fast approximation."""
 
-def silu(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+def silu(input: torch.Tensor, inplace: bool = False, *, bits: int | None = None) -> torch.Tensor:
     """Smooth, non-monotonic self-gated ReLU."""
 
-def mish(input: torch.Tensor, inplace: bool = False) -> torch.Tensor:
+def mish(input: torch.Tensor, inplace: bool = False, *, bits: int | None = None) -> torch.Tensor:
     """Smooth, non-monotonic; minimum ~ -0.30884 at x ~ -1.1924."""
 
-def softplus(input: torch.Tensor, beta: float = 1.0, threshold: float = 20.0) -> torch.Tensor:
+def softplus(
+    input: torch.Tensor, beta: float = 1.0, threshold: float = 20.0, *, bits: int | None = None
+) -> torch.Tensor:
     """Smooth ReLU; linear where beta x > threshold (as torch)."""
 
 def bias_act(
@@ -96,6 +98,7 @@ def apply(
     *,
     inplace: bool = False,
     training: bool = False,
+    bits: int | None = None,
 ) -> torch.Tensor:
     """Runs a member on a tensor with already-checked ``params`` (the module and functional path)."""
 

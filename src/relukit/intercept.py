@@ -9,7 +9,9 @@ of one dict lookup. Two modes use it:
 
 * ``DeadUnitMonitor`` observes the outputs (relukit.diagnostics.dead);
 * :class:`LeanMode` runs the piecewise-linear members' torch forms as ``relukit.functional`` (1-bit codes
-  saved instead of a full tensor; values and gradients bit-identical). Smooth members stay torch's.
+  saved instead of a full tensor; values and gradients bit-identical). Smooth members stay torch's, unless
+  the mode was given ``bits``: then their torch forms (``F.gelu``, ``torch.nn.functional.silu``, ...) run
+  with relukit's few-bit backward (``relukit.functional.<member>(..., bits=bits)``).
 
 Nothing is installed globally: a mode is active only inside ``with mode:`` or, with :func:`around_forward`,
 during a model's forward (hooks on that model; the monitor's own forward hooks track which of its modules
@@ -39,6 +41,7 @@ import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
 from relukit import catalog, functional
+from relukit._ops import fewbit_lean as _fewbit
 
 __all__ = ["FORMS", "ActivationMode", "Form", "LeanMode", "around_forward", "lean_forward", "lean_mode"]
 
@@ -133,9 +136,11 @@ class ActivationMode(TorchFunctionMode):
         return func(*args, **kwargs)
 
 
-def _lean_call(form: Form, args: tuple, kwargs: dict[str, Any]) -> tuple | None:
-    """(entry, input, params, inplace) for relukit's lean op, or None to run torch's own call."""
-    arguments = form.arguments(args, kwargs) if form.lean else None
+def _lean_call(form: Form, args: tuple, kwargs: dict[str, Any], bits: int | None = None) -> tuple | None:
+    """(entry, input, params, inplace) for relukit's lean op, or None to run torch's own call; with ``bits``
+    the smooth members' torch forms are taken too."""
+    fewbit = bits is not None and form.member in _fewbit.SMOOTH and bool(form.parameters)
+    arguments = form.arguments(args, kwargs) if form.lean or fewbit else None
     if arguments is None:
         return None
     x = arguments.pop(form.parameters[0][0])
@@ -148,7 +153,7 @@ def _lean_call(form: Form, args: tuple, kwargs: dict[str, Any]) -> tuple | None:
         return None  # rrelu in training samples its slopes: torch's op
     if inplace and x.is_leaf:
         return None  # torch's own error for an in-place op on a leaf that requires grad
-    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in arguments.values()):
+    if any(isinstance(v, bool) or not isinstance(v, (int, float, str)) for v in arguments.values()):
         return None
     entry = catalog.BY_NAME[form.member]
     try:
@@ -166,17 +171,24 @@ class LeanMode(ActivationMode):
     """Runs torch's piecewise-linear activation calls (``F.relu``, ``torch.relu_``, ``x.relu()``,
     ``F.leaky_relu``, ``F.hardtanh``, ``F.relu6``, ``F.threshold``, ``F.rrelu`` in eval) as
     ``relukit.functional``'s lean ops when autograd records them: the backward keeps 1-bit derivative codes
-    instead of a full tensor; values and gradients are bit-identical. Everything else is torch's own call."""
+    instead of a full tensor; values and gradients are bit-identical. With ``bits`` (1..8), torch's calls of
+    the smooth members (``F.gelu``, ``F.silu``, ``torch.nn.functional.elu``, ...) get the few-bit backward
+    (approximate gradients, ``bits`` bits saved per element); without, everything else is torch's own call."""
+
+    def __init__(self, bits: int | None = None) -> None:
+        super().__init__()
+        self.bits = _fewbit.check_bits("LeanMode", bits)
 
     def activation(self, form: Form, func: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
         with torch._C.DisableTorchFunction():  # the checks on the input are no calls for other modes to see
-            call = _lean_call(form, args, kwargs)
+            call = _lean_call(form, args, kwargs, self.bits)
         if call is None:
             return func(*args, **kwargs)
         below = _stack()  # this mode is popped while it handles the call
         if all(isinstance(mode, LeanMode) for mode in below):
             entry, x, params, inplace = call
-            return functional.apply(entry, x, params, inplace=inplace)
+            bits = self.bits if entry.name in _fewbit.SMOOTH else None
+            return functional.apply(entry, x, params, inplace=inplace, bits=bits)
         return self._beneath(below, func, args, kwargs)
 
     def _beneath(self, below: list[TorchFunctionMode], func: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
@@ -195,8 +207,9 @@ class LeanMode(ActivationMode):
                 torch._C._push_on_torch_function_stack(mode)
 
 
-def lean_mode() -> LeanMode:
-    """A context manager in which torch's piecewise-linear activation calls are lean (see LeanMode).
+def lean_mode(bits: int | None = None) -> LeanMode:
+    """A context manager in which torch's piecewise-linear activation calls are lean (see LeanMode); with
+    ``bits``, torch's smooth activation calls get the few-bit backward too.
 
     Example::
 
@@ -204,7 +217,7 @@ def lean_mode() -> LeanMode:
         ...     loss = loss_fn(model(x), y)   # F.relu / x.relu() / nn.ReLU inside save 1-bit codes
         >>> loss.backward()
     """
-    return LeanMode()
+    return LeanMode(bits)
 
 
 class _Scope:
@@ -269,10 +282,15 @@ def around_forward(module: torch.nn.Module, mode: TorchFunctionMode) -> _Handle:
     return _Handle(pre, post)
 
 
-def lean_forward(module: torch.nn.Module) -> torch.nn.Module:
+def lean_forward(module: torch.nn.Module, bits: int | None = None) -> torch.nn.Module:
     """Makes the functional activation calls in ``module``'s forward lean (LeanMode around its forward;
-    idempotent). ``relukit.lean(model)`` calls this after swapping the activation modules."""
+    idempotent; ``bits`` given sets the mode's bits). ``relukit.lean(model)`` calls this after swapping the
+    activation modules."""
     scopes = [getattr(hook, "__self__", None) for hook in module._forward_pre_hooks.values()]
-    if not any(isinstance(scope, _Scope) and isinstance(scope.mode, LeanMode) for scope in scopes):
-        around_forward(module, LeanMode())
+    modes = [scope.mode for scope in scopes if isinstance(scope, _Scope) and isinstance(scope.mode, LeanMode)]
+    if not modes:
+        around_forward(module, LeanMode(bits))
+    elif bits is not None:
+        for mode in modes:
+            mode.bits = _fewbit.check_bits("lean_forward", bits)
     return module

@@ -4,7 +4,10 @@ Each class subclasses torch's own module of the same name (``relukit.nn.ReLU`` i
 ``torch.nn.ReLU``), so constructor signatures, defaults, ``extra_repr`` and ``state_dict`` keys are
 torch's by construction; only ``forward`` changes, to ``relukit.functional``'s lean path. ``Rectify``
 (Keras' general rectifier) has no torch module and is defined here; ``KAF`` and ``KAF2D`` (Kafnets,
-Scardapane et al. 2017) come from :mod:`relukit.kaf`. PReLU's weight is tagged so that
+Scardapane et al. 2017) come from :mod:`relukit.kaf`. The smooth members' modules (ELU, CELU, SELU, GELU,
+SiLU, Mish, Softplus) take a keyword ``bits`` (None, or 1..8): with it, backward multiplies the gradient by a
+``bits``-bit table of the derivative and autograd keeps ``bits`` bits per element (see
+``relukit.functional``); ``extra_repr`` shows it. PReLU's weight is tagged so that
 ``relukit.param_groups`` keeps it out of weight decay (He et al. 2015 advise against decaying it).
 
 Example::
@@ -19,12 +22,14 @@ Example::
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 import torch
 from torch import nn
 
 from relukit import catalog, functional
+from relukit._ops import fewbit_lean
 from relukit.kaf import KAF, KAF2D
 
 __all__ = ["KAF", "KAF2D", "NO_WEIGHT_DECAY", "activation_name", "module_entry"]
@@ -40,7 +45,11 @@ def _forward(self, input: torch.Tensor) -> torch.Tensor:
     entry = catalog.BY_NAME[self.activation_name]
     # attributes may change after __init__: checked on every call (remembered per value by functional)
     params = functional.CHECKED[entry.name](_params(self, entry), type(self).__name__)
-    return functional.apply(entry, input, params, inplace=getattr(self, "inplace", False), training=self.training)
+    bits = getattr(self, "bits", None)
+    if bits is not None:  # set after __init__ (relukit.lean does): checked here
+        bits = fewbit_lean.check_bits(type(self).__name__, bits)
+    inplace = getattr(self, "inplace", False)
+    return functional.apply(entry, input, params, inplace=inplace, training=self.training, bits=bits)
 
 
 def _init(base: type[nn.Module], entry: catalog.Activation):
@@ -49,6 +58,29 @@ def _init(base: type[nn.Module], entry: catalog.Activation):
         entry.bind(type(self).__name__, _params(self, entry))
 
     return __init__
+
+
+def _smooth_init(base: type[nn.Module], entry: catalog.Activation):
+    """``base``'s constructor plus a keyword ``bits`` (the few-bit backward; None: exact)."""
+
+    def __init__(self, *args: Any, bits: int | None = None, **kwargs: Any) -> None:
+        base.__init__(self, *args, **kwargs)
+        entry.bind(type(self).__name__, _params(self, entry))
+        self.bits = fewbit_lean.check_bits(type(self).__name__, bits)
+
+    signature = inspect.signature(base.__init__)
+    bits = inspect.Parameter("bits", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=int | None)
+    __init__.__signature__ = signature.replace(parameters=[*signature.parameters.values(), bits])
+    return __init__
+
+
+def _smooth_extra_repr(base: type[nn.Module]):
+    def extra_repr(self) -> str:
+        text = base.extra_repr(self)
+        bits = getattr(self, "bits", None)
+        return text if bits is None else f"{text}, bits={bits}" if text else f"bits={bits}"
+
+    return extra_repr
 
 
 class Rectify(nn.Module):
@@ -103,6 +135,11 @@ def _make(entry: catalog.Activation) -> type[nn.Module]:
         "forward": _forward,
         "__init__": _init(base, entry),
     }
+    if entry.name in fewbit_lean.SMOOTH:
+        namespace["__init__"] = _smooth_init(base, entry)
+        namespace["extra_repr"] = _smooth_extra_repr(base)
+        namespace["bits"] = None  # also what a torch module swapped in by relukit.lean (no __init__ run) has
+        namespace["__annotations__"] = {"bits": int | None}
     return type(entry.module, (base,), namespace)
 
 

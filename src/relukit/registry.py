@@ -143,19 +143,28 @@ def _lean_copy(old: nn.Module) -> nn.Module:
     return new
 
 
-def lean(model: nn.Module) -> nn.Module:
-    """Makes every activation of ``model`` lean (in place; returns ``model``); outputs and gradients unchanged.
+def lean(model: nn.Module, *, bits: int | None = None) -> nn.Module:
+    """Makes every activation of ``model`` lean (in place; returns ``model``); same outputs, and gradients without bits.
 
     Stock torch activation modules are swapped for relukit's equivalents, and the functional calls in its
     forward (``F.relu(x)``, ``x.relu()``, ``F.leaky_relu``, ...) run relukit's lean ops through
     ``relukit.intercept.LeanMode``, entered for each forward of ``model`` (hooks on ``model`` itself).
-    Piecewise-linear members then save 1-bit derivative codes; smooth members stay torch's.
+    Piecewise-linear members then save 1-bit derivative codes; smooth members stay torch's (exact) unless
+    ``bits`` (1..8) is given: then every smooth member's module gets ``bits`` (replacing its own) and their
+    functional calls too, i.e. the few-bit backward (approximate gradients, ``bits`` bits saved per element;
+    ``relukit.fewbit_table``). Outputs stay unchanged.
     """
     from relukit import intercept
+    from relukit._ops import fewbit_lean
 
+    bits = fewbit_lean.check_bits("lean", bits)
     relukit_classes = [getattr(rnn, m.module) for m in catalog.MEMBERS]
     model = convert(model, _lean_copy, include=list(rnn._TORCH_CLASSES), exclude=relukit_classes)
-    return intercept.lean_forward(model)
+    if bits is not None:
+        for module in model.modules():
+            if rnn.activation_name(module) in fewbit_lean.SMOOTH:
+                module.bits = bits
+    return intercept.lean_forward(model, bits)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -339,7 +339,9 @@ def class_lines(name: str, cls: type, module: str, imports: Imports) -> list[str
         elif inspect.isfunction(value):
             body += function_lines(attribute, value, module, imports, "    ", method=True)
         elif not isinstance(value, (classmethod, staticmethod, property)):
-            body.append(f"    {attribute}: {value_type(value, imports)}")
+            annotation = vars(cls).get("__annotations__", {}).get(attribute)  # declared type over the default's
+            typed = value_type(value, imports) if annotation is None else render_type(annotation, imports)
+            body.append(f"    {attribute}: {typed}")
     doc = summary(cls)
     if not body and not doc:
         return [head + " ..."]

@@ -7,7 +7,8 @@ of the input, and backward is
 
 (Novikov et al. 2023, arXiv:2202.00441). Codes are packed with ``relukit._ops.packing`` for 1 and 2 bits;
 its format has no 3- to 8-bit layout, so for those bits one uint8 code per element is kept (1/4 of an fp32
-input, not k/32). Not wired into ``relukit.functional``/``nn``/``lean``: a reference, once-differentiable.
+input, not k/32). The reference that ``relukit._ops.fewbit_lean`` (``functional``/``nn``/``lean`` with
+``bits=k``: k-bit packed codes, native backward) is tested against; once-differentiable.
 """
 
 from __future__ import annotations

@@ -2,7 +2,11 @@
 
 Format (shared with the Triton kernels): codes are taken in the tensor's logical (row-major) order;
 with ``bits`` = 1, element i is bit ``i % 8`` of byte ``i // 8``; with ``bits`` = 2, element i is bits
-``2 (i % 4)`` and ``2 (i % 4) + 1`` of byte ``i // 4``. Padding bits are unspecified.
+``2 (i % 4)`` and ``2 (i % 4) + 1`` of byte ``i // 4``; in general, with ``bits`` = 1, 2, 4 or 8, element i
+is bits ``bits (i % (8 // bits))`` upwards of byte ``i // (8 // bits)`` (the native kernels' layout). With
+``bits`` = 3 (few-bit backward tables, ``relukit.fewbit``), eight codes fill three bytes: bytes ``3j .. 3j + 2``
+read as one little-endian 24-bit word hold element ``8j + r`` at bits ``3r .. 3r + 2``; the last group keeps
+only the bytes it needs, so ``packed_size(n, 3) = ceil(3 n / 8)``. Padding bits are unspecified.
 
 ``unpack_proxy`` expands packed codes into a float tensor holding the code values (0., 1., 2.) in the
 gradient's dtype, written into a per-thread scratch buffer that is reused across calls: fresh large
@@ -32,18 +36,44 @@ def packed_size(numel: int, bits: int) -> int:
 
 
 def pack(codes: torch.Tensor, bits: int) -> torch.Tensor:
-    """Packs a bool mask (bits=1) or uint8 codes 0..3 (bits=2) into a flat uint8 tensor."""
+    """Packs a bool mask (bits=1) or uint8 codes below ``2 ** bits`` (bits = 2, 3, 4, 8) into a flat uint8 tensor."""
     flat = codes.reshape(-1)
     if bits == 1:
         if flat.device.type == "cpu":
             return torch.from_numpy(np.packbits(flat.numpy(), bitorder="little"))
         return _pack_bits_torch(flat.to(torch.bool).contiguous())
-    if bits != 2:
-        raise ValueError(f"pack: bits must be 1 or 2, got {bits}")
+    if bits not in (2, 3, 4, 8):
+        raise ValueError(f"pack: bits must be 1, 2, 3, 4 or 8, got {bits}")
     flat = flat.to(torch.uint8)
-    pad = (-flat.numel()) % 4
-    quads = torch.nn.functional.pad(flat, (0, pad)).view(-1, 4)
-    return quads[:, 0] | (quads[:, 1] << 2) | (quads[:, 2] << 4) | (quads[:, 3] << 6)
+    if bits == 8:
+        return flat.contiguous()
+    if bits == 3:
+        return _pack_3(flat)
+    per_byte = 8 // bits
+    groups = torch.nn.functional.pad(flat, (0, (-flat.numel()) % per_byte)).view(-1, per_byte)
+    out = groups[:, 0].clone()
+    for j in range(1, per_byte):
+        out |= groups[:, j] << (bits * j)
+    return out
+
+
+def _pack_3(flat: torch.Tensor) -> torch.Tensor:
+    """Eight 3-bit codes into one 24-bit little-endian word (three bytes)."""
+    numel = flat.numel()
+    octets = torch.nn.functional.pad(flat, (0, (-numel) % 8)).view(-1, 8).to(torch.int32)
+    word = octets[:, 0].clone()
+    for r in range(1, 8):
+        word |= octets[:, r] << (3 * r)
+    out = torch.stack([(word >> shift) & 0xFF for shift in (0, 8, 16)], dim=1).to(torch.uint8)
+    size = packed_size(numel, 3)
+    return out.reshape(-1) if out.numel() == size else out.reshape(-1)[:size].clone()  # no hidden tail bytes
+
+
+def _unpack_3(packed: torch.Tensor, numel: int) -> torch.Tensor:
+    triples = torch.nn.functional.pad(packed, (0, (-packed.numel()) % 3)).view(-1, 3).to(torch.int32)
+    word = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+    shifts = torch.arange(0, 24, 3, dtype=torch.int32, device=packed.device)
+    return ((word.unsqueeze(1) >> shifts) & 7).to(torch.uint8).reshape(-1)[:numel]
 
 
 def pack_numpy(codes_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, bits: int) -> torch.Tensor:
@@ -95,6 +125,8 @@ def _scratch(numel: int, dtype: torch.dtype, device: torch.device) -> torch.Tens
 
 def unpack(packed: torch.Tensor, bits: int, numel: int) -> torch.Tensor:
     """uint8 codes (a fresh tensor of ``numel`` elements): the inverse of ``pack``."""
+    if bits == 3:
+        return _unpack_3(packed, numel)
     table = _lookup(bits, torch.uint8, packed.device)
     return table[packed.long()].reshape(-1)[:numel]
 
