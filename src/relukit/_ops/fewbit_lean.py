@@ -51,6 +51,9 @@ def table(name: str, bits: int, params: tuple[tuple[str, Any], ...]) -> FewBitTa
     return fewbit_table(name, bits, **dict(params))
 
 
+_NATIVE_DTYPES = (torch.float32, torch.float64, torch.float16, torch.bfloat16)
+
+
 @functools.lru_cache(maxsize=256)
 def _levels(t: FewBitTable) -> list[float]:
     """The table's levels padded to 2^storage_bits (the native kernel's table; extra codes never occur)."""
@@ -64,8 +67,12 @@ def _boundaries(t: FewBitTable, x: torch.Tensor) -> torch.Tensor:
 def encode(t: FewBitTable, x: torch.Tensor) -> torch.Tensor:
     """``packing.pack(t.codes(x), storage_bits)``: the codes by ``torch.bucketize`` (boundaries in x's dtype,
     x equal to a boundary takes the lower code, NaN the top one)."""
+    bits = storage_bits(t.bits)
+    extension = native.module() if x.device.type == "cpu" and bits != 3 and x.dtype in _NATIVE_DTYPES else None
+    if extension is not None:  # one pass: compare against the boundaries, count, pack
+        return extension.bucket_codes(x.detach(), list(t.boundaries), bits)
     codes = torch.bucketize(x.detach().reshape(-1), _boundaries(t, x), out_int32=True).to(torch.uint8)
-    return packing.pack(codes, storage_bits(t.bits))
+    return packing.pack(codes, bits)
 
 
 def decode_backward(t: FewBitTable, grad: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:

@@ -286,6 +286,64 @@ at::Tensor backward_kernel(const at::Tensor& grad_in, const at::Tensor& packed, 
   return out;
 }
 
+// Few-bit codes of a smooth member (relukit.fewbit): code = how many boundaries lie below x (x on a
+// boundary takes the lower code, NaN the top one), as torch.bucketize over boundaries in x's dtype.
+template <int BITS, typename T>
+void bucket_loop(const T* x, uint8_t* packed, int64_t n, const std::vector<double>& boundaries) {
+  using A = at::opmath_type<T>;
+  const int count_boundaries = static_cast<int>(boundaries.size());
+  const int64_t blocks = (n + BLOCK - 1) / BLOCK;
+  constexpr int64_t bytes_per_block = BLOCK * BITS / 8;
+  at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
+    A bound[256];
+    for (int i = 0; i < count_boundaries; ++i) bound[i] = static_cast<A>(static_cast<T>(boundaries[i]));
+    alignas(64) Lane<A> wide[BLOCK];
+    alignas(64) uint8_t codes[BLOCK];
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t start = block * BLOCK;
+      const int64_t count = std::min(BLOCK, n - start);
+      const T* xs = x + start;
+#pragma omp simd
+      for (int64_t j = 0; j < count; ++j) wide[j] = 0;
+      for (int i = 0; i < count_boundaries; ++i) {
+        const A b = bound[i];
+#pragma omp simd
+        for (int64_t j = 0; j < count; ++j) wide[j] += Lane<A>(b < A(xs[j]));
+      }
+#pragma omp simd
+      for (int64_t j = 0; j < count; ++j) {
+        const A v = A(xs[j]);
+        codes[j] = uint8_t(v != v ? Lane<A>(count_boundaries) : wide[j]);
+      }
+      uint8_t* out = packed + block * bytes_per_block;
+      if (count == BLOCK) {
+        pack_full<BITS>(codes, out);
+      } else {
+        pack_block(codes, count, BITS, out);
+      }
+    }
+  });
+}
+
+at::Tensor bucket_codes(const at::Tensor& x_in, const std::vector<double>& boundaries, int64_t bits) {
+  TORCH_CHECK(x_in.device().is_cpu(), "relukit native bucket_codes: CPU tensors only");
+  TORCH_CHECK(bits == 1 || bits == 2 || bits == 4 || bits == 8, "relukit native bucket_codes: bits 1, 2, 4 or 8");
+  TORCH_CHECK(static_cast<int64_t>(boundaries.size()) < (int64_t{1} << bits), "relukit native: too many boundaries");
+  const at::Tensor x = x_in.contiguous();
+  at::Tensor packed = at::empty({(x.numel() * bits + 7) / 8}, x.options().dtype(at::kByte));
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "relukit_bucket_codes", [&] {
+    const scalar_t* data = x.const_data_ptr<scalar_t>();
+    uint8_t* out = packed.mutable_data_ptr<uint8_t>();
+    switch (bits) {
+      case 1: return bucket_loop<1, scalar_t>(data, out, x.numel(), boundaries);
+      case 2: return bucket_loop<2, scalar_t>(data, out, x.numel(), boundaries);
+      case 4: return bucket_loop<4, scalar_t>(data, out, x.numel(), boundaries);
+      default: return bucket_loop<8, scalar_t>(data, out, x.numel(), boundaries);
+    }
+  });
+  return packed;
+}
+
 // (y, packed): y into `x` itself when inplace (x contiguous), else a new tensor; packed empty if !codes.
 std::tuple<at::Tensor, at::Tensor> forward_kernel(const at::Tensor& x_in, int64_t variant,
                                                   const std::vector<double>& constants, bool inplace, bool codes) {
@@ -432,5 +490,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
+  m.def("bucket_codes", &relukit::bucket_codes, "packed few-bit codes: boundaries below x");
   m.def("variant_bits", &relukit::variant_bits, "bits of a variant's codes");
 }
