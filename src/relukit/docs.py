@@ -1,6 +1,6 @@
 """Docs derived from the catalog: the members table in README.md (``python -m relukit.docs`` rewrites
 it; a test checks that README.md is up to date) and the formula blocks of docs/members.md
-(``python -m relukit.docs --members``)."""
+(``python -m relukit.docs --members``), with each member's "in the code" links (:mod:`relukit.membermap`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from relukit import catalog
+from relukit import catalog, membermap
 
 BEGIN, END = "<!-- members:begin -->", "<!-- members:end -->"
 
@@ -98,6 +98,7 @@ def member_block(entry: catalog.Activation) -> str:
             f"- backward keeps: {_saves(entry)}",
             f"- paper: {entry.reference or 'torch'}",
             *accuracy_lines(entry),
+            *membermap.member_lines(entry),
             "",
             f"![{entry.name} and its derivative](figures/{entry.name}.png)",
             f"<!-- member:{entry.name}:end -->",
