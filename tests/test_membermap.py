@@ -90,3 +90,13 @@ def test_every_link_of_the_page_exists():
     assert not missing, missing
     for entry in catalog.MEMBERS:
         assert "\n".join(membermap.member_lines(entry)) in PAGE.read_text()
+
+
+@pytest.mark.parametrize("layer", membermap.KAF_LAYERS)
+def test_kaf_pointers_resolve_and_the_page_carries_them(layer):
+    for pointer in (p for where in membermap.kaf_pointers(layer).values() for p in where):
+        module, value = resolve(pointer.name)
+        assert value is not module and Path(module.__file__).resolve() == (ROOT / pointer.path).resolve(), pointer
+    assert resolve(f"relukit.kaf.{layer}")[1] is resolve(f"relukit.nn.{layer}")[1]
+    assert "\n".join(membermap.kaf_lines(layer)) in PAGE.read_text()
+    assert "tests/test_kaf.py" in "\n".join(membermap.kaf_lines(layer))

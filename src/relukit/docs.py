@@ -116,18 +116,28 @@ def member_figures(folder: Path) -> list[Path]:
     ]
 
 
+def generated_blocks() -> dict[str, str]:
+    """Marker name -> generated text of docs/members.md: one block per member, the "in the code" lines of
+    each Kafnets layer."""
+    blocks = {f"member:{entry.name}": member_block(entry) for entry in catalog.MEMBERS}
+    for layer in membermap.KAF_LAYERS:
+        lines = "\n".join(membermap.kaf_lines(layer))
+        blocks[f"code:{layer}"] = f"<!-- code:{layer}:begin -->\n{lines}\n<!-- code:{layer}:end -->"
+    return blocks
+
+
 def update_members(page: Path) -> bool:
-    """Rewrites the generated block of every member in ``page``; raises if a member has no block."""
+    """Rewrites every generated block in ``page``; raises if a member or layer has no block."""
     text = new = page.read_text()
     missing = []
-    for entry in catalog.MEMBERS:
-        begin, end = f"<!-- member:{entry.name}:begin -->", f"<!-- member:{entry.name}:end -->"
+    for marker, block in generated_blocks().items():
+        begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
         if begin not in new or end not in new:
-            missing.append(entry.name)
+            missing.append(marker.split(":", 1)[1])
             continue
         head, rest = new.split(begin, 1)
         _, tail = rest.split(end, 1)
-        new = head + member_block(entry) + tail
+        new = head + block + tail
     if missing:
         raise ValueError(f"update_members: {page} has no section for {', '.join(missing)}")
     if new != text:

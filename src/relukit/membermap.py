@@ -103,8 +103,9 @@ def backward_route(entry: catalog.Activation) -> list[tuple[str, list[Pointer]]]
 # Tests
 # ----------------------------------------------------------------------------------------------
 @functools.cache
-def _scan(path: Path, modified: int) -> tuple[frozenset[str], bool]:
-    """(the string constants of a test file, whether it imports the parity matrix); cached per version."""
+def _scan(path: Path, modified: int) -> tuple[frozenset[str], bool, frozenset[str]]:
+    """(the string constants of a test file, whether it imports the parity matrix, the names and attributes
+    it uses); cached per version of the file."""
     tree = ast.parse(path.read_text())
     strings = frozenset(
         node.value for node in ast.walk(tree) if isinstance(node, ast.Constant) and isinstance(node.value, str)
@@ -115,7 +116,16 @@ def _scan(path: Path, modified: int) -> tuple[frozenset[str], bool]:
         and {alias.name for alias in node.names} & {"CASES", "PARAMS"}
         for node in tree.body
     )
-    return strings, matrix
+    names = frozenset(
+        node.id if isinstance(node, ast.Name) else node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Name, ast.Attribute))
+    )
+    return strings, matrix, names
+
+
+def _names(path: Path) -> frozenset[str]:
+    return _scan(path, path.stat().st_mtime_ns)[2]
 
 
 def _strings(path: Path) -> frozenset[str]:
@@ -176,4 +186,35 @@ def member_lines(entry: catalog.Activation) -> list[str]:
         by_name, by_matrix = test_files(entry)
         matrix = f"; the parity matrix (`PARAMS` in tests/conftest.py): {_links(by_matrix)}" if by_matrix else ""
         lines.append(f"  - tests: naming it: {_links(by_name) or 'none'}{matrix}")
+    return lines
+
+
+# ----------------------------------------------------------------------------------------------
+# The Kafnets layers (not catalog members: each unit learns its own function)
+# ----------------------------------------------------------------------------------------------
+KAF_LAYERS = {"KAF": "kaf", "KAF2D": "kaf2d"}  # layer class -> its functions' name
+
+
+def kaf_pointers(layer: str) -> dict[str, list[Pointer]]:
+    """Where a Kafnets layer lives: formula and its vector-Jacobian product, op, layer, backward."""
+    name = KAF_LAYERS[layer]
+    return {
+        "formula": [pointer(f"relukit.kafmath.{name}")],
+        "derivative (vector-Jacobian product)": [pointer(f"relukit.kafmath.{name}_vjp")],
+        "op": [pointer(f"relukit._ops.kaf.{name}")],
+        "layer": [pointer(f"relukit.kaf.{layer}")],
+        "backward (custom op `relukit::kaf`, tiled)": [
+            pointer("relukit._ops.kaf.kaf_forward"),
+            pointer("relukit._ops.kaf.vjp"),
+        ],
+    }
+
+
+def kaf_lines(layer: str) -> list[str]:
+    """The "in the code" lines of a Kafnets layer's section in docs/members.md."""
+    lines = ["- in the code:"]
+    lines += [f"  - {what}: {', '.join(p.markdown() for p in where)}" for what, where in kaf_pointers(layer).items()]
+    if TESTS.is_dir():
+        files = [path.relative_to(ROOT).as_posix() for path in sorted(TESTS.glob("test_*.py")) if layer in _names(path)]
+        lines.append(f"  - tests using `{layer}`: {_links(files) or 'none'}")
     return lines
