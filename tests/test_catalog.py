@@ -129,3 +129,13 @@ def test_kernel_forward_is_torch_formula_when_given():
     assert leaky.kernel_forward is leaky.torch_formula and elu.kernel_forward is elu.forward
     x = torch.tensor([-2.0, -0.0, 3.0])
     assert torch.equal(leaky.kernel_forward(x, torch, 0.0), torch.nn.functional.leaky_relu(x, 0.0))
+
+
+@pytest.mark.parametrize("entry", MEMBERS, **ids)
+def test_takes_weight_means_a_learned_tensor_beside_the_input(entry):
+    """prelu's slope is a learned per-channel tensor: torch's module holds it as ``weight``; no Param."""
+    module = getattr(torch.nn, entry.module, None)
+    if entry.takes_weight:
+        assert isinstance(module().weight, torch.nn.Parameter) and not entry.params
+    elif module is not None:
+        assert not any(isinstance(p, torch.nn.Parameter) for p in module(**defaults(entry)).parameters())

@@ -20,7 +20,7 @@ def members_table() -> str:
     ]
     for entry in catalog.MEMBERS:
         params = ", ".join(p.name if p.default is catalog.REQUIRED else f"{p.name}={p.default!r}" for p in entry.params)
-        if entry.name == "prelu":
+        if entry.takes_weight:
             params = "weight, channel_axis=1"
         saves = "1-bit codes" if entry.piecewise_linear else "what torch saves"
         if entry.name == "rectify":
@@ -49,7 +49,7 @@ def _saves(entry: catalog.Activation) -> str:
         return "1-bit derivative codes (2 bits with both a slope and a max)"
     if entry.piecewise_linear:
         return "1-bit derivative codes (torch saves the fp32 input or output: 32x more)"
-    return "the input, as torch does" if entry.name != "prelu" else "input and weight, as torch does"
+    return "the input, as torch does" if not entry.takes_weight else "input and weight, as torch does"
 
 
 ACCURACY = Path(__file__).resolve().parents[2] / "docs" / "accuracy.json"  # benchmarks/accuracy.py writes it
@@ -82,7 +82,7 @@ def member_block(entry: catalog.Activation) -> str:
     params = ", ".join(
         f"`{p.name}`" if p.default is catalog.REQUIRED else f"`{p.name}={p.default!r}`" for p in entry.params
     )
-    if entry.name == "prelu":
+    if entry.takes_weight:
         params = "`weight`, `channel_axis=1`"
     return "\n".join(
         [
