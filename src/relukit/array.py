@@ -140,7 +140,7 @@ def _channel_weight(fn: str, x: Any, xp: Any, weight: Any, channel_axis: int) ->
 
 def _evaluate(fn: str, entry: Activation, x: Any, params: dict[str, Any], derivative: bool) -> Any:
     x, xp, dtype, scalar = _prepare(fn, entry, x, params)
-    if entry.name == "prelu":
+    if entry.takes_weight:
         params = {"weight": _channel_weight(fn, x, xp, params["weight"], params.pop("channel_axis"))}
     if not derivative:
         result = entry.forward(x, xp, **params)
@@ -153,7 +153,7 @@ def _evaluate(fn: str, entry: Activation, x: Any, params: dict[str, Any], deriva
 
 def _signature(entry: Activation) -> inspect.Signature:
     x = inspect.Parameter("x", inspect.Parameter.POSITIONAL_ONLY)
-    if entry.name == "prelu":
+    if entry.takes_weight:
         rest = [
             inspect.Parameter("weight", inspect.Parameter.POSITIONAL_OR_KEYWORD),
             inspect.Parameter("channel_axis", inspect.Parameter.POSITIONAL_OR_KEYWORD, default=1),
@@ -182,7 +182,7 @@ def _make(entry: Activation, derivative: bool):
         bound.apply_defaults()
         x = bound.arguments.pop("x")
         params = dict(bound.arguments)
-        if entry.name != "prelu":
+        if not entry.takes_weight:
             params = entry.bind(name, params)
         return _evaluate(name, entry, x, params, derivative)
 

@@ -62,8 +62,8 @@ def parse_ops(text: str) -> list[str]:
     names = []
     for item in text.split(","):
         entry = catalog.lookup(item.strip())  # ValueError listing the members
-        if entry.name == "prelu":
-            raise ValueError("--ops: prelu needs a weight tensor; bench it through relukit.nn.PReLU")
+        if entry.takes_weight:
+            raise ValueError(f"--ops: {entry.name} needs a weight tensor; bench it through relukit.nn.{entry.module}")
         names.append(entry.name)
     return list(dict.fromkeys(names))
 

@@ -118,6 +118,7 @@ class Activation:
     slopes: Callable[..., tuple[float, ...]] | None = None
     aliases: tuple[str, ...] = ()
     backward: str = "select"
+    takes_weight: bool = False  # a learned per-channel weight tensor comes beside the input (prelu), not a Param
     module: str = ""  # class name in relukit.nn (and in torch.nn when torch has the module)
     torch_op: str | None = None  # name in torch.nn.functional with the same parameters, if any
     torch_inplace: bool = False  # torch's function takes inplace=
@@ -289,6 +290,7 @@ MEMBERS: tuple[Activation, ...] = (
         forward=lambda x, xp, weight: xp.where(x > 0, x, weight * x),
         derivative=lambda x, xp, weight: xp.where(x > 0, 1.0, xp.where(x <= 0, weight, x)),
         aliases=("parametric_relu",),
+        takes_weight=True,
         torch_op="prelu",
         reference="He, Zhang, Ren & Sun 2015",
         summary="Leaky ReLU with a learned slope per channel.",

@@ -1,6 +1,6 @@
 """Docs derived from the catalog: the members table in README.md (``python -m relukit.docs`` rewrites
 it; a test checks that README.md is up to date) and the formula blocks of docs/members.md
-(``python -m relukit.docs --members``)."""
+(``python -m relukit.docs --members``), with each member's "in the code" links (:mod:`relukit.membermap`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import json
 import sys
 from pathlib import Path
 
-from relukit import catalog
+from relukit import catalog, membermap
 
 BEGIN, END = "<!-- members:begin -->", "<!-- members:end -->"
 
@@ -20,7 +20,7 @@ def members_table() -> str:
     ]
     for entry in catalog.MEMBERS:
         params = ", ".join(p.name if p.default is catalog.REQUIRED else f"{p.name}={p.default!r}" for p in entry.params)
-        if entry.name == "prelu":
+        if entry.takes_weight:
             params = "weight, channel_axis=1"
         saves = "1-bit codes" if entry.piecewise_linear else "what torch saves"
         if entry.name == "rectify":
@@ -49,7 +49,7 @@ def _saves(entry: catalog.Activation) -> str:
         return "1-bit derivative codes (2 bits with both a slope and a max)"
     if entry.piecewise_linear:
         return "1-bit derivative codes (torch saves the fp32 input or output: 32x more)"
-    return "the input, as torch does" if entry.name != "prelu" else "input and weight, as torch does"
+    return "the input, as torch does" if not entry.takes_weight else "input and weight, as torch does"
 
 
 ACCURACY = Path(__file__).resolve().parents[2] / "docs" / "accuracy.json"  # benchmarks/accuracy.py writes it
@@ -82,7 +82,7 @@ def member_block(entry: catalog.Activation) -> str:
     params = ", ".join(
         f"`{p.name}`" if p.default is catalog.REQUIRED else f"`{p.name}={p.default!r}`" for p in entry.params
     )
-    if entry.name == "prelu":
+    if entry.takes_weight:
         params = "`weight`, `channel_axis=1`"
     return "\n".join(
         [
@@ -98,6 +98,7 @@ def member_block(entry: catalog.Activation) -> str:
             f"- backward keeps: {_saves(entry)}",
             f"- paper: {entry.reference or 'torch'}",
             *accuracy_lines(entry),
+            *membermap.member_lines(entry),
             "",
             f"![{entry.name} and its derivative](figures/{entry.name}.png)",
             f"<!-- member:{entry.name}:end -->",
@@ -115,18 +116,28 @@ def member_figures(folder: Path) -> list[Path]:
     ]
 
 
+def generated_blocks() -> dict[str, str]:
+    """Marker name -> generated text of docs/members.md: one block per member, the "in the code" lines of
+    each Kafnets layer."""
+    blocks = {f"member:{entry.name}": member_block(entry) for entry in catalog.MEMBERS}
+    for layer in membermap.KAF_LAYERS:
+        lines = "\n".join(membermap.kaf_lines(layer))
+        blocks[f"code:{layer}"] = f"<!-- code:{layer}:begin -->\n{lines}\n<!-- code:{layer}:end -->"
+    return blocks
+
+
 def update_members(page: Path) -> bool:
-    """Rewrites the generated block of every member in ``page``; raises if a member has no block."""
+    """Rewrites every generated block in ``page``; raises if a member or layer has no block."""
     text = new = page.read_text()
     missing = []
-    for entry in catalog.MEMBERS:
-        begin, end = f"<!-- member:{entry.name}:begin -->", f"<!-- member:{entry.name}:end -->"
+    for marker, block in generated_blocks().items():
+        begin, end = f"<!-- {marker}:begin -->", f"<!-- {marker}:end -->"
         if begin not in new or end not in new:
-            missing.append(entry.name)
+            missing.append(marker.split(":", 1)[1])
             continue
         head, rest = new.split(begin, 1)
         _, tail = rest.split(end, 1)
-        new = head + member_block(entry) + tail
+        new = head + block + tail
     if missing:
         raise ValueError(f"update_members: {page} has no section for {', '.join(missing)}")
     if new != text:

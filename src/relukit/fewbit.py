@@ -138,7 +138,7 @@ def _fixed(value: float, decimals: int) -> str:
 
 def smooth_members() -> tuple[str, ...]:
     """Members whose derivative is not piecewise constant: the ones few-bit tables are for."""
-    return tuple(m.name for m in catalog.MEMBERS if m.derivative is not None and m.name != "prelu")
+    return tuple(m.name for m in catalog.MEMBERS if m.derivative is not None and not m.takes_weight)
 
 
 def fewbit_table(member: str, bits: int = 3, **params: Any) -> FewBitTable:

@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch.overrides import handle_torch_function, has_torch_function, has_torch_function_unary
 
 from relukit import catalog
+from relukit._bias import bias_view_shape, check_bias
 from relukit._ops import fewbit_lean as _fewbit
 from relukit._ops import mish as _mish
 from relukit._ops import native as _native
@@ -220,28 +221,6 @@ for _entry in catalog.MEMBERS:
     globals()[_entry.name] = _make(_entry)
     __all__.append(_entry.name)
 del _entry
-
-
-def bias_view_shape(input: torch.Tensor, dim: int) -> list[int]:
-    """The shape that broadcasts a 1-D bias along ``dim``: (C,) for the last dim, (C, 1, ..., 1) else."""
-    dim = dim % input.ndim
-    return [input.shape[dim]] + [1] * (input.ndim - dim - 1)
-
-
-def check_bias(fn: str, input: torch.Tensor, bias: Any, dim: int) -> None:
-    """A 1-D bias with input.shape[dim] entries, input's dtype and device (clear errors otherwise)."""
-    if not isinstance(bias, torch.Tensor):
-        raise TypeError(f"{fn}: bias must be a torch.Tensor, got {type(bias).__name__}")
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"{fn}: dim must be an int, got {dim!r}")
-    if not -input.ndim <= dim < input.ndim:
-        raise ValueError(f"{fn}: dim must be an int in [{-input.ndim}, {input.ndim - 1}], got {dim!r}")
-    if bias.ndim != 1 or bias.shape[0] != input.shape[dim]:
-        expected = f"1-D with input.shape[{dim}] = {input.shape[dim]} entries"
-        raise ValueError(f"{fn}: bias must be {expected}, got shape {tuple(bias.shape)}")
-    if bias.dtype != input.dtype or bias.device != input.device:
-        expected = f"{input.dtype} on {input.device}"
-        raise TypeError(f"{fn}: bias must match input ({expected}), got {bias.dtype} on {bias.device}")
 
 
 def bias_act(

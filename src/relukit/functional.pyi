@@ -102,11 +102,5 @@ def apply(
 ) -> torch.Tensor:
     """Runs a member on a tensor with already-checked ``params`` (the module and functional path)."""
 
-def bias_view_shape(input: torch.Tensor, dim: int) -> list[int]:
-    """The shape that broadcasts a 1-D bias along ``dim``: (C,) for the last dim, (C, 1, ..., 1) else."""
-
-def check_bias(fn: str, input: torch.Tensor, bias: Any, dim: int) -> None:
-    """A 1-D bias with input.shape[dim] entries, input's dtype and device (clear errors otherwise)."""
-
 def lean_applies(x: torch.Tensor) -> bool:
     """True when autograd will record this call, so saving packed codes pays off."""

@@ -101,11 +101,11 @@ def _forms() -> dict[Callable, Form]:
                     continue
                 if inspect.isfunction(function):
                     parameters = _python_parameters(function)
-                elif entry.name == "prelu":
+                elif entry.takes_weight:
                     parameters = ((first, _NO_DEFAULT), ("weight", _NO_DEFAULT))
                 else:
                     parameters = _builtin_parameters(entry, first)
-                forms[function] = Form(name, parameters, inplace, lean and entry.name != "prelu")
+                forms[function] = Form(name, parameters, inplace, lean and not entry.takes_weight)
         forms[getattr(functional, name)] = Form(name)  # already lean; seen by observers
     forms[functional.bias_act] = Form(None)
     return forms

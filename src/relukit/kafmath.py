@@ -202,7 +202,11 @@ def init_function(fn: str, init: Any) -> Callable[[Any], Any] | None:
             entry = catalog.lookup(init)
         except ValueError:
             entry = None
-        if entry is not None and not any(p.default is catalog.REQUIRED for p in entry.params) and entry.name != "prelu":
+        if (
+            entry is not None
+            and not any(p.default is catalog.REQUIRED for p in entry.params)
+            and not entry.takes_weight
+        ):
             return lambda d: entry.forward(d, np, **{p.name: p.default for p in entry.params})
     raise ValueError(
         f"{fn}: init must be 'relu', 'elu', 'tanh', another member's name, a callable or None, got {init!r}"

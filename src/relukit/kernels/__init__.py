@@ -29,9 +29,9 @@ except ImportError as error:  # pragma: no cover - exercised where triton is mis
 import torch
 
 from relukit import catalog
+from relukit._bias import check_bias
 from relukit._ops import packing
 from relukit._ops.piecewise import backward_args
-from relukit.functional import check_bias
 from relukit.kernels import codegen, ops
 from relukit.kernels.ops import SUPPORTED_DTYPES, interpreting
 

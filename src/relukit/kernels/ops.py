@@ -19,9 +19,9 @@ import torch
 import triton
 
 from relukit import catalog
+from relukit._bias import bias_view_shape
 from relukit._ops import packing
 from relukit._ops.piecewise import backward_args, decode, eager, encode
-from relukit.functional import bias_view_shape
 from relukit.kernels import codegen
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)

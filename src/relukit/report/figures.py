@@ -40,7 +40,7 @@ def save_atomically(figure, path: str | os.PathLike) -> Path:
 def _defaults(entry: catalog.Activation) -> dict:
     if entry.name == "threshold":
         return {"threshold": 0.5, "value": 0.0}
-    if entry.name == "prelu":
+    if entry.takes_weight:
         return {"weight": 0.25}
     return {}
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 import relukit
+from relukit import catalog
 
 T = TypeVar("T")
 # progress(iterable, description) -> the same items; the CLI passes one that draws rich progress bars.
@@ -39,8 +40,8 @@ def make_activation(name: str, width: int, *, conv: bool = False) -> nn.Module:
     """A fresh activation module: torch's for identity/sigmoid/tanh, relukit's registry for the rest."""
     if name in _TORCH_ONLY:
         return _TORCH_ONLY[name]()
-    if name == "prelu":
-        return relukit.get_activation("prelu", num_parameters=width)
+    if name in catalog.BY_NAME and catalog.BY_NAME[name].takes_weight:  # a weight per unit
+        return relukit.get_activation(name, num_parameters=width)
     if name == "kaf":
         return relukit.get_activation("kaf", num_parameters=width, conv=conv)
     return relukit.get_activation(name)

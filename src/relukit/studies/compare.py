@@ -39,7 +39,7 @@ def _stock_module(name: str, width: int) -> nn.Module | None:
     entry = catalog.BY_NAME.get(name)
     if entry is None or not hasattr(nn, entry.module):
         return None
-    return getattr(nn, entry.module)(num_parameters=width) if name == "prelu" else getattr(nn, entry.module)()
+    return getattr(nn, entry.module)(num_parameters=width) if entry.takes_weight else getattr(nn, entry.module)()
 
 
 def build(dataset: data.Dataset, name: str, channels: int, *, stock: bool = False) -> nn.Module | None:
