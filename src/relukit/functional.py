@@ -113,7 +113,7 @@ def apply(
 
 def _signature(entry: catalog.Activation) -> inspect.Signature:
     parameters = [_P("input", _P.POSITIONAL_OR_KEYWORD)]
-    if entry.name == "prelu":
+    if entry.takes_weight:
         parameters.append(_P("weight", _P.POSITIONAL_OR_KEYWORD))
     for p in entry.params:
         default = _P.empty if p.default is catalog.REQUIRED else p.default
@@ -197,7 +197,7 @@ def _make(entry: catalog.Activation):
         x = arguments.pop("input")
         if not isinstance(x, torch.Tensor):
             raise TypeError(f"{name}: input must be a torch.Tensor, got {type(x).__name__}")
-        relevant = (x, arguments["weight"]) if name == "prelu" else (x,)
+        relevant = (x, arguments["weight"]) if entry.takes_weight else (x,)
         if has_torch_function(relevant):  # torch-function modes (relukit.intercept) see the call, as F.relu's
             return handle_torch_function(function, relevant, *args, **kwargs)
         inplace = arguments.pop("inplace", False)
@@ -207,7 +207,7 @@ def _make(entry: catalog.Activation):
             call = _native.call(entry, checked(arguments))  # the hot path: checks remembered, one C++ call
             if call is not None:
                 return _native.module().lean(x, call.handle, inplace)
-        if name == "prelu":
+        if entry.takes_weight:
             return F.prelu(x, arguments["weight"])
         return apply(entry, x, checked(arguments), inplace=inplace, training=training, bits=bits)
 
@@ -245,7 +245,7 @@ def bias_act(
         entry = catalog.lookup(name)
     except ValueError as error:
         raise ValueError(f"{fn}: {error}") from None
-    if entry.name == "prelu":
+    if entry.takes_weight:
         raise ValueError(f"{fn}: prelu takes a weight tensor; use relukit.functional.prelu(input + bias, weight)")
     if has_torch_function((input, bias)):
         return handle_torch_function(bias_act, (input, bias), input, bias, name, dim=dim, **params)
