@@ -68,7 +68,7 @@ def encode(t: FewBitTable, x: torch.Tensor) -> torch.Tensor:
     """``packing.pack(t.codes(x), storage_bits)``: the codes by ``torch.bucketize`` (boundaries in x's dtype,
     x equal to a boundary takes the lower code, NaN the top one)."""
     bits = storage_bits(t.bits)
-    extension = native.module() if x.device.type == "cpu" and bits != 3 and x.dtype in _NATIVE_DTYPES else None
+    extension = native.module() if x.device.type == "cpu" and x.dtype in _NATIVE_DTYPES else None
     if extension is not None:  # one pass: compare against the boundaries, count, pack
         return extension.bucket_codes(x.detach(), list(t.boundaries), bits)
     codes = torch.bucketize(x.detach().reshape(-1), _boundaries(t, x), out_int32=True).to(torch.uint8)
@@ -78,7 +78,7 @@ def encode(t: FewBitTable, x: torch.Tensor) -> torch.Tensor:
 def decode_backward(t: FewBitTable, grad: torch.Tensor, packed: torch.Tensor) -> torch.Tensor:
     """grad * levels[code]."""
     bits = storage_bits(t.bits)
-    extension = native.module() if grad.device.type == "cpu" and bits != 3 else None
+    extension = native.module() if grad.device.type == "cpu" and grad.dtype in _NATIVE_DTYPES else None
     if extension is not None:
         return extension.backward(grad, packed, _levels(t), 0, bits)
     codes = packing.unpack(packed, bits, grad.numel())

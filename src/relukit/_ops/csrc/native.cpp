@@ -63,15 +63,14 @@ constexpr int64_t BLOCK = 64;                // elements per packing block (8 by
 constexpr int64_t GRAIN = 32768 / BLOCK;     // blocks per thread task: torch's at::internal::GRAIN_SIZE
 constexpr int MAX_CONSTANTS = 16;
 
-// A partial (last) block.
+// A partial (last) block, as a little-endian bit stream (the same layout as the whole blocks).
 inline void pack_block(const uint8_t* codes, int64_t count, int bits, uint8_t* out) {
-  const int per_byte = 8 / bits;
-  for (int64_t b = 0; b < (count + per_byte - 1) / per_byte; ++b) {
-    uint8_t packed = 0;
-    for (int j = 0; j < per_byte && b * per_byte + j < count; ++j) {
-      packed |= static_cast<uint8_t>(codes[b * per_byte + j] << (bits * j));
-    }
-    out[b] = packed;
+  std::memset(out, 0, (count * bits + 7) / 8);
+  for (int64_t j = 0; j < count; ++j) {
+    const int64_t position = j * bits;
+    const uint32_t shifted = uint32_t(codes[j]) << (position % 8);
+    out[position / 8] |= uint8_t(shifted);
+    if ((position % 8) + bits > 8) out[position / 8 + 1] |= uint8_t(shifted >> 8);
   }
 }
 
@@ -79,7 +78,13 @@ inline void pack_block(const uint8_t* codes, int64_t count, int bits, uint8_t* o
 // else by shifts.
 template <int BITS>
 inline void pack_full(const uint8_t* codes, uint8_t* out) {
-  if constexpr (BITS == 1) {
+  if constexpr (BITS == 3) {  // eight codes in three bytes: a little-endian 24-bit word (relukit._ops.packing)
+    for (int g = 0; g < BLOCK / 8; ++g) {
+      uint32_t word = 0;
+      for (int j = 0; j < 8; ++j) word |= uint32_t(codes[8 * g + j]) << (3 * j);
+      out[3 * g] = uint8_t(word), out[3 * g + 1] = uint8_t(word >> 8), out[3 * g + 2] = uint8_t(word >> 16);
+    }
+  } else if constexpr (BITS == 1) {
     for (int b = 0; b < BLOCK / 8; ++b) {
       uint64_t word;
       std::memcpy(&word, codes + 8 * b, 8);
@@ -205,6 +210,14 @@ inline void unpack_block(const uint8_t* bytes, int64_t count, uint8_t* codes) {
   constexpr int per_byte = 8 / BITS;
   if constexpr (BITS == 1) {
     for (int64_t b = 0; b < (count + 7) / 8; ++b) std::memcpy(codes + 8 * b, &EXPAND_BITS[bytes[b]], 8);
+  } else if constexpr (BITS == 3) {  // only the bytes of the block are read (the last one may be short)
+    const int64_t available = (count * 3 + 7) / 8;
+    for (int64_t j = 0; j < count; ++j) {
+      const int64_t position = 3 * j;
+      uint32_t word = bytes[position / 8];
+      if (position / 8 + 1 < available) word |= uint32_t(bytes[position / 8 + 1]) << 8;
+      codes[j] = (word >> (position % 8)) & 7;
+    }
   } else {
     for (int64_t j = 0; j < count; ++j) codes[j] = (bytes[j / per_byte] >> (BITS * (j % per_byte))) & ((1 << BITS) - 1);
   }
@@ -213,7 +226,6 @@ inline void unpack_block(const uint8_t* bytes, int64_t count, uint8_t* codes) {
 // grad * levels[code]; codes flagged in `zero` give 0 (not grad * 0, which would keep NaN and -0.0).
 template <int BITS, typename T, typename A>
 void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, const A* table, const bool* zero) {
-  constexpr int per_byte = 8 / BITS;
   const int64_t blocks = (n + BLOCK - 1) / BLOCK;
   at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
     constexpr int levels_count = 1 << BITS;
@@ -225,7 +237,7 @@ void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, cons
     for (int64_t block = begin; block < end; ++block) {
       const int64_t start = block * BLOCK;
       const int64_t count = std::min(BLOCK, n - start);
-      unpack_block<BITS>(packed + start / per_byte, count, codes);
+      unpack_block<BITS>(packed + start * BITS / 8, count, codes);
 #pragma omp simd
       for (int64_t j = 0; j < count; ++j) wide[j] = codes[j];
       const T* g = grad + start;
@@ -263,6 +275,7 @@ void backward_typed(const at::Tensor& grad, const at::Tensor& codes, at::Tensor&
   switch (bits) {
     case 1: return backward_loop<1, T, A>(g, packed, o, grad.numel(), level, zero);
     case 2: return backward_loop<2, T, A>(g, packed, o, grad.numel(), level, zero);
+    case 3: return backward_loop<3, T, A>(g, packed, o, grad.numel(), level, zero);
     case 4: return backward_loop<4, T, A>(g, packed, o, grad.numel(), level, zero);
     default: return backward_loop<8, T, A>(g, packed, o, grad.numel(), level, zero);
   }
@@ -271,12 +284,12 @@ void backward_typed(const at::Tensor& grad, const at::Tensor& codes, at::Tensor&
 at::Tensor backward_kernel(const at::Tensor& grad_in, const at::Tensor& packed, const std::vector<double>& levels,
                            int64_t zero, int64_t bits) {
   TORCH_CHECK(grad_in.device().is_cpu() && packed.device().is_cpu(), "relukit native backward: CPU tensors only");
-  TORCH_CHECK(bits == 1 || bits == 2 || bits == 4 || bits == 8, "relukit native backward: bits must be 1, 2, 4 or 8");
+  TORCH_CHECK(bits >= 1 && bits <= 4 || bits == 8, "relukit native backward: bits must be 1..4 or 8");
   TORCH_CHECK(static_cast<int64_t>(levels.size()) == (int64_t{1} << bits) || (bits == 2 && levels.size() == 3),
               "relukit native backward: ", levels.size(), " levels for ", bits, " bits");
   const at::Tensor grad = grad_in.contiguous();
   at::Tensor out = at::empty_like(grad, at::MemoryFormat::Contiguous);
-  TORCH_CHECK(packed.numel() * (8 / bits) >= grad.numel(), "relukit native backward: too few packed codes");
+  TORCH_CHECK(packed.numel() * 8 >= grad.numel() * bits, "relukit native backward: too few packed codes");
   const at::Tensor codes = packed.contiguous();
   bool zero_flags[256] = {false};
   for (int i = 0; i < 64; ++i) zero_flags[i] = (zero >> i) & 1;
@@ -327,7 +340,7 @@ void bucket_loop(const T* x, uint8_t* packed, int64_t n, const std::vector<doubl
 
 at::Tensor bucket_codes(const at::Tensor& x_in, const std::vector<double>& boundaries, int64_t bits) {
   TORCH_CHECK(x_in.device().is_cpu(), "relukit native bucket_codes: CPU tensors only");
-  TORCH_CHECK(bits == 1 || bits == 2 || bits == 4 || bits == 8, "relukit native bucket_codes: bits 1, 2, 4 or 8");
+  TORCH_CHECK(bits >= 1 && bits <= 4 || bits == 8, "relukit native bucket_codes: bits 1..4 or 8");
   TORCH_CHECK(static_cast<int64_t>(boundaries.size()) < (int64_t{1} << bits), "relukit native: too many boundaries");
   const at::Tensor x = x_in.contiguous();
   at::Tensor packed = at::empty({(x.numel() * bits + 7) / 8}, x.options().dtype(at::kByte));
@@ -337,6 +350,7 @@ at::Tensor bucket_codes(const at::Tensor& x_in, const std::vector<double>& bound
     switch (bits) {
       case 1: return bucket_loop<1, scalar_t>(data, out, x.numel(), boundaries);
       case 2: return bucket_loop<2, scalar_t>(data, out, x.numel(), boundaries);
+      case 3: return bucket_loop<3, scalar_t>(data, out, x.numel(), boundaries);
       case 4: return bucket_loop<4, scalar_t>(data, out, x.numel(), boundaries);
       default: return bucket_loop<8, scalar_t>(data, out, x.numel(), boundaries);
     }
