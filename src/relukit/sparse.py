@@ -137,7 +137,7 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
     def __init__(self) -> None:
         self.tally = Tally()
         self._packed: WeakIdKeyDictionary = WeakIdKeyDictionary()
-        self.on_saved: Any = None  # optional callback(tensor) for every candidate (relukit.lean's trace)
+        self.on_saved: Any = None  # optional callback(tensor) for every saved tensor (relukit.lean's trace)
         self._outer: list[_Hooks | None] = []
         super().__init__(self._pack, self._unpack)
 
@@ -150,11 +150,11 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
         self._outer.pop()
 
     def _pack(self, t: torch.Tensor) -> Any:
+        if self.on_saved is not None:
+            self.on_saved(t)
         root = _producer(t)
         if root is None:
             return self._pack_dense(t)
-        if self.on_saved is not None:
-            self.on_saved(root)
         cached = self._packed.get(root)
         if cached is None or cached.version != root._version:
             cached = self._compress(root)
