@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from torch.utils.weak import WeakIdKeyDictionary
 
+from relukit import intercept
 from relukit import nn as rnn
 from relukit.sparse import SparseStorage
 
@@ -200,11 +201,26 @@ class _Trace:
             if key == "act -> saver (stock + sparse)":
                 patterns[key].lean_bytes += size  # the shared tensor itself; see the sparse storage row
             if key != "act alone (1-bit codes)":
-                module.__class__ = stock_class  # torch's own forward: its saved tensor is shared or unknown
+                keep_stock(module, stock_class)  # torch's own op: its saved tensor is shared or unknown
             patterns[key].modules.append(name)
             if name in self.after_bn:
                 patterns["bn -> act"].modules.append(name)
         return patterns
+
+
+def _stock_enter(module: nn.Module, args: Any) -> None:
+    intercept.STOCK.depth = getattr(intercept.STOCK, "depth", 0) + 1
+
+
+def _stock_exit(module: nn.Module, args: Any, output: Any) -> None:
+    intercept.STOCK.depth -= 1
+
+
+def keep_stock(module: nn.Module, stock_class: type[nn.Module]) -> None:
+    """Gives ``module`` back torch's class, and keeps relukit's LeanMode off the calls of its forward."""
+    module.__class__ = stock_class
+    module.register_forward_pre_hook(_stock_enter)
+    module.register_forward_hook(_stock_exit, always_call=True)
 
 
 def plan_of(model: nn.Module) -> LeanPlan | None:

@@ -155,13 +155,13 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
         root = _producer(t)
         if root is None:
             return self._pack_dense(t)
-        cached = self._packed.get(root)
-        if cached is None or cached.version != root._version:
-            cached = self._compress(root)
-            if cached is None:
-                return self._pack_dense(t)
-            self._packed[root] = cached
-        return cached if t is root else _View(cached, t.shape)
+        version, packed = self._packed.get(root, (None, None))
+        if version != root._version:  # first save of this tensor (or of its new values): decide once
+            packed = self._compress(root)
+            self._packed[root] = (root._version, packed)
+        if packed is None:
+            return self._pack_dense(t)
+        return packed if t is root else _View(packed, t.shape)
 
     def _pack_dense(self, t: torch.Tensor) -> Any:
         outer = self._outer[-1] if self._outer else None
@@ -176,7 +176,7 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
             self.tally.dense_tensors += 1
             return None
         with torch.no_grad():
-            packed = _Sparse(root.detach(), keep, root.grad_fn.name(), self._outer[-1] if self._outer else None)
+            packed = _Sparse(root, keep, root.grad_fn.name(), self._outer[-1] if self._outer else None)
         tally = self.tally
         tally.sparse_tensors += 1
         tally.dense_bytes += numel * itemsize
