@@ -59,9 +59,11 @@ class _Sparse:
 
     __slots__ = ("mask", "values", "nbytes", "shape", "dtype", "version", "original", "producer", "outer")
 
-    def __init__(self, t: torch.Tensor, keep: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
-        mask = torch.from_numpy(np.packbits(keep.numpy(), bitorder="little"))
-        values = t.reshape(-1)[keep.reshape(-1)]
+    def __init__(self, t: torch.Tensor, bits: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
+        flat = bits.numpy().reshape(-1)  # the bit patterns (an integer view of t): NumPy's boolean indexing
+        keep = flat != 0
+        mask = torch.from_numpy(np.packbits(keep, bitorder="little"))
+        values = torch.from_numpy(flat[keep])
         self.nbytes = mask.nbytes + values.nbytes
         self.outer = outer  # hooks entered before ours (a SavedTensorMeter, save_on_cpu) see what we keep
         self.mask, self.values = (mask, values) if outer is None else (outer[0](mask), outer[0](values))
@@ -80,9 +82,9 @@ class _Sparse:
         mask, values = (self.mask, self.values) if self.outer is None else map(self.outer[1], (self.mask, self.values))
         numel = self.shape.numel()
         keep = np.unpackbits(mask.numpy(), count=numel, bitorder="little").view(np.bool_)
-        out = torch.zeros(numel, dtype=self.dtype)
-        out.masked_scatter_(torch.from_numpy(keep), values)
-        return out.view(self.shape)
+        out = torch.zeros(numel, dtype=values.dtype)
+        out.numpy()[keep] = values.numpy()
+        return out.view(self.dtype).view(self.shape)
 
 
 @dataclass
@@ -168,15 +170,13 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
         return t if outer is None else _Outer(outer[1], outer[0](t))
 
     def _compress(self, root: torch.Tensor) -> _Sparse | None:
-        with torch.no_grad():
-            keep = root.detach().view(_BITS[root.element_size()]) != 0
-            nnz = int(keep.sum())
+        bits = root.detach().view(_BITS[root.element_size()])
+        nnz = int(torch.count_nonzero(bits))
         numel, itemsize = root.numel(), root.element_size()
         if (numel + 7) // 8 + nnz * itemsize >= numel * itemsize:
             self.tally.dense_tensors += 1
             return None
-        with torch.no_grad():
-            packed = _Sparse(root, keep, root.grad_fn.name(), self._outer[-1] if self._outer else None)
+        packed = _Sparse(root, bits, root.grad_fn.name(), self._outer[-1] if self._outer else None)
         tally = self.tally
         tally.sparse_tensors += 1
         tally.dense_bytes += numel * itemsize
