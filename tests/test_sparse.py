@@ -74,6 +74,11 @@ def test_small_cnn_gradients_identical_and_fewer_bytes_than_stock():
     assert patterns["bn -> act"]["modules"] == ["2", "5"]
     assert type(ours[2]) is nn.ReLU and type(ours[5]) is nn.ReLU6  # torch's: their output is shared
     assert type(ours[11]) is relukit.nn.ReLU and type(ours[14]) is relukit.nn.LeakyReLU
+    again = relukit.lean(ours)  # idempotent: the plan stands
+    assert type(again[2]) is nn.ReLU and type(again[11]) is relukit.nn.ReLU
+    grads_again, bytes_again = step(again, x)
+    assert_identical(grads_again, grads_stock)
+    assert bytes_again == bytes_ours
 
 
 def test_dense_when_the_output_has_few_zeros_and_never_more_bytes_than_stock():

@@ -219,8 +219,9 @@ def _stock_exit(module: nn.Module, args: Any, output: Any) -> None:
 def keep_stock(module: nn.Module, stock_class: type[nn.Module]) -> None:
     """Gives ``module`` back torch's class, and keeps relukit's LeanMode off the calls of its forward."""
     module.__class__ = stock_class
-    module.register_forward_pre_hook(_stock_enter)
-    module.register_forward_hook(_stock_exit, always_call=True)
+    if _stock_enter not in module._forward_pre_hooks.values():
+        module.register_forward_pre_hook(_stock_enter)
+        module.register_forward_hook(_stock_exit, always_call=True)
 
 
 def plan_of(model: nn.Module) -> LeanPlan | None:
@@ -240,6 +241,10 @@ def attach_plan(
     if plan is None:
         plan = LeanPlan(converted)
         plan.attach(model)
+    elif plan.traced:  # lean(model) again: the modules the trace kept stock stay stock
+        for key in ("act -> saver (stock + sparse)", "unanalysed (stock)"):
+            for name in plan.patterns[key].modules:
+                keep_stock(model.get_submodule(name), plan.converted[name])
     if example_inputs is not None and not plan.traced:
         if not isinstance(example_inputs, tuple):
             raise TypeError(f"lean: example_inputs must be a tuple of inputs, got {type(example_inputs).__name__}")
