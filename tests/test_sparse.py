@@ -4,6 +4,7 @@ gradients bit-identical to stock torch, never more bytes saved than stock, torch
 from __future__ import annotations
 
 import copy
+import weakref
 
 import pytest
 import torch
@@ -157,3 +158,18 @@ def test_resnet18_gradients_identical_and_lighter(vision_model):
     grads_ours, bytes_ours = step(ours, x)
     assert_identical(grads_ours, grads_stock)
     assert bytes_ours < 0.85 * bytes_stock
+
+
+def test_the_saved_output_itself_is_freed_once_packed():
+    torch.manual_seed(0)
+    conv1, conv2 = nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)
+    x = torch.randn(2, 3, 16, 16)
+    storage = SparseStorage()
+    with storage:
+        y = torch.relu(conv1(x))
+        z = conv2(y)  # the relu and the convolution save y: one packed copy, shared
+    original = weakref.ref(y)
+    del y
+    assert original() is None  # only the mask and the non-zeros are left
+    assert storage.tally.sparse_tensors == 1
+    z.sum().backward()

@@ -58,6 +58,7 @@ class _Sparse:
     needs (a weak reference to the original and its version at pack time)."""
 
     __slots__ = ("mask", "values", "nbytes", "shape", "dtype", "version", "original", "producer", "outer")
+    __slots__ += ("uses", "rebuilt")
 
     def __init__(self, t: torch.Tensor, bits: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
         flat = bits.numpy().reshape(-1)  # the bit patterns (an integer view of t): NumPy's boolean indexing
@@ -70,6 +71,9 @@ class _Sparse:
         self.shape, self.dtype, self.version = t.shape, t.dtype, t._version
         self.original = weakref.ref(t)
         self.producer = producer
+        # Saves sharing this copy (a ReLU's and the next op's): the tensor rebuilt for the first of their
+        # backward uses is kept for the others, then dropped.
+        self.uses, self.rebuilt = 0, None
 
     def unpack(self) -> torch.Tensor:
         original = self.original()
@@ -79,6 +83,15 @@ class _Sparse:
                 f"operation: [{original.type()} {list(self.shape)}], which is output 0 of {self.producer}, "
                 f"is at version {original._version}; expected version {self.version} instead."
             )
+        self.uses -= 1
+        if self.rebuilt is not None:
+            rebuilt, self.rebuilt = self.rebuilt, (self.rebuilt if self.uses > 0 else None)
+            return rebuilt
+        rebuilt = self._rebuild()
+        self.rebuilt = rebuilt if self.uses > 0 else None
+        return rebuilt
+
+    def _rebuild(self) -> torch.Tensor:
         mask, values = (self.mask, self.values) if self.outer is None else map(self.outer[1], (self.mask, self.values))
         numel = self.shape.numel()
         keep = np.unpackbits(mask.numpy(), count=numel, bitorder="little").view(np.bool_)
@@ -163,6 +176,7 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
             self._packed[root] = (root._version, packed)
         if packed is None:
             return self._pack_dense(t)
+        packed.uses += 1
         return packed if t is root else _View(packed, t.shape)
 
     def _pack_dense(self, t: torch.Tensor) -> Any:
