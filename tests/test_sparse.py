@@ -173,3 +173,18 @@ def test_the_saved_output_itself_is_freed_once_packed():
     assert original() is None  # only the mask and the non-zeros are left
     assert storage.tally.sparse_tensors == 1
     z.sum().backward()
+
+
+def test_retain_graph_second_backward_rebuilds_the_same_values():
+    torch.manual_seed(0)
+    x = torch.randn(16, 32, requires_grad=True)
+    weight = torch.randn(32, 32, requires_grad=True)
+    storage = SparseStorage()
+    with storage:
+        loss = (x.relu() @ weight).square().sum()
+    assert storage.tally.sparse_tensors == 1
+    first = torch.autograd.grad(loss, (x, weight), retain_graph=True)
+    second = torch.autograd.grad(loss, (x, weight))
+    expected = torch.autograd.grad((x.relu() @ weight).square().sum(), (x, weight))
+    assert_identical(list(first), list(expected))
+    assert_identical(list(second), list(expected))
