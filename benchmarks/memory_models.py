@@ -7,7 +7,8 @@ vision_models.py) at ``--batch`` x 3 x ``--size`` x ``--size``, and a 6-layer Le
 * saved bytes: what autograd keeps for backward after the forward (SavedTensorMeter), stock vs lean;
 * gradients: bit-identical after one step (forward, squared-sum loss, backward), from the same weights;
 * step time: forward + backward, stock and lean taking turns ``--repeats`` times, ratio of medians;
-* peak RSS (``--rss``): one step in a fresh subprocess per variant (``ru_maxrss``, whole process).
+* peak RSS (``--rss``): one step in a fresh subprocess per variant, the peak (VmHWM, reset before the step)
+  and the RSS left after backward, each above the RSS before the step.
 
 lean is traced with ``example_inputs`` of batch 1 before the measured steps.
 
@@ -19,9 +20,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import gc
 import json
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -64,16 +65,26 @@ def step(model: nn.Module, x: torch.Tensor) -> tuple[int, list[torch.Tensor]]:
     return meter.saved_bytes, [p.grad for p in model.parameters()]
 
 
+def _status(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmRSS, VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
 def child(name: str, variant: str, batch: int, size: int) -> None:
-    """One step of one variant; prints its peak RSS (bytes) as JSON."""
+    """One step of one variant; prints as JSON the peak RSS during the step and the RSS left after backward,
+    both above the RSS before it (the peak is reset first: ``5 > /proc/self/clear_refs``)."""
     model, x = build(name, batch, size)
     if variant == "lean":
         model = make_lean(model, x)
-    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    gc.collect()
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
     loss = model(x).square().sum()
     loss.backward()
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    print(json.dumps({"peak_rss": peak, "before_step": base}))
+    print(json.dumps({"peak_rss": _status("VmHWM") - before, "rss_after_backward": _status("VmRSS") - before}))
 
 
 def rss(name: str, variant: str, batch: int, size: int) -> dict[str, int]:
@@ -108,8 +119,9 @@ def measure(name: str, args: argparse.Namespace) -> dict:
     row["step_ratio"] = row["step_s_lean"] / row["step_s_stock"]
     if args.rss:
         stock_rss, lean_rss = rss(name, "stock", args.batch, args.size), rss(name, "lean", args.batch, args.size)
-        row |= {"peak_rss_stock": stock_rss["peak_rss"], "peak_rss_lean": lean_rss["peak_rss"]}
-        row["peak_rss_ratio"] = lean_rss["peak_rss"] / stock_rss["peak_rss"]
+        for key in ("peak_rss", "rss_after_backward"):
+            row |= {f"{key}_stock": stock_rss[key], f"{key}_lean": lean_rss[key]}
+            row[f"{key}_ratio"] = lean_rss[key] / max(1, stock_rss[key])
     return row
 
 
@@ -133,7 +145,7 @@ def main() -> None:
     for name in args.models.split(","):
         row = measure(name, args)
         rows.append(row)
-        rss_text = f" rss {row['peak_rss_ratio']:.3f}" if args.rss else ""
+        rss_text = f" peak rss {row['peak_rss_ratio']:.3f}" if args.rss else ""
         print(
             f"{name:13s} saved {row['saved_stock'] / 2**20:8.1f} -> {row['saved_lean'] / 2**20:8.1f} MiB "
             f"({row['saved_ratio']:.3f}) step {row['step_ratio']:.3f}{rss_text} "
