@@ -83,18 +83,17 @@ class LeanPlan:
         model.register_forward_hook(self._exit, always_call=True, prepend=True)
 
     def _enter(self, model: nn.Module, args: Any) -> None:
-        if torch.compiler.is_compiling():
-            return
+        if self._depth == 0 and intercept._stay_out():
+            return  # torch.compile traces torch's ops; torch.func transforms take no saved-tensor hooks
+        if self._depth == 0:
+            if not self.traced and torch.is_grad_enabled():
+                self._trace = _Trace(model, self.converted)
+            if self.storage is not None:
+                self.storage.on_saved = None if self._trace is None else self._trace.saved
+                self.storage.__enter__()
+            elif self._trace is not None:
+                self._trace.hooks.__enter__()
         self._depth += 1
-        if self._depth > 1:
-            return
-        if not self.traced and torch.is_grad_enabled():
-            self._trace = _Trace(model, self.converted)
-        if self.storage is not None:
-            self.storage.on_saved = None if self._trace is None else self._trace.saved
-            self.storage.__enter__()
-        elif self._trace is not None:
-            self._trace.hooks.__enter__()
 
     def _exit(self, model: nn.Module, args: Any, output: Any) -> None:
         if self._depth == 0:
