@@ -247,12 +247,13 @@ def test_nothing_stays_installed_and_a_failing_forward_leaves_no_mode():
             F.relu(x)
             raise ValueError("boom")
 
-    model = relukit.lean(Failing())
+    model = relukit.lean(Failing(), sparse=True)
     with pytest.raises(ValueError, match="boom"):
         model(torch.randn(2))
     assert torch._C._len_torch_function_stack() == 0
-    model = relukit.lean(relukit.lean(_Mixed()))  # idempotent: one scope
-    assert len(model._forward_pre_hooks) == 1
+    assert torch._C._autograd._top_saved_tensors_default_hooks(False) is None  # the sparse storage is left
+    model = relukit.lean(relukit.lean(_Mixed(), sparse=True), sparse=True)  # idempotent: one scope, one plan
+    assert len(model._forward_pre_hooks) == 2
     with DeadUnitMonitor(model):
         model(torch.randn(2, 8))
     assert torch._C._len_torch_function_stack() == 0

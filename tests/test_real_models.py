@@ -118,7 +118,7 @@ def test_densenet121_modules_and_the_final_functional_relu(vision_model):
     assert sorted(names) == sorted(expected) and names[-1] == "relu#0"  # forward order
     assert _graph_nodes(outputs, "ReluBackward0") == 121
     outputs_m, grads_m, saved_modules = _step(_module_lean(copy.deepcopy(base)), x)
-    outputs_l, grads_l, saved_lean = _step(relukit.lean(copy.deepcopy(base)), x)
+    outputs_l, grads_l, saved_lean = _step(relukit.lean(copy.deepcopy(base), sparse=False), x)
     assert _identical(outputs_m, outputs) and _identical(grads_m, grads)
     assert _identical(outputs_l, outputs) and _identical(grads_l, grads)
     # The final F.relu's output goes to an average pool, which saves nothing: through the mode, lean keeps
@@ -126,6 +126,15 @@ def test_densenet121_modules_and_the_final_functional_relu(vision_model):
     # input anyway, so their codes add 1/32 each: module lean makes densenet slightly heavier.)
     features = base.features(x).numel()
     assert saved_modules - saved_lean == 4 * features - features // 8
+    # With sparse storage (the default) those ReLUs stay torch's and their shared outputs are kept sparse.
+    sparse = relukit.lean(copy.deepcopy(base), sparse=True)
+    _step(sparse, x)  # the traced forward
+    for parameter in sparse.parameters():
+        parameter.grad = None
+    outputs_s, grads_s, saved_sparse = _step(sparse, x)
+    assert _identical(outputs_s, outputs) and _identical(grads_s, grads)
+    assert saved_sparse < 0.9 * saved
+    assert relukit.lean_report(sparse)["patterns"]["act -> saver (stock + sparse)"]["count"] == 120
 
 
 class GELUActivation(nn.Module):

@@ -17,8 +17,8 @@ from typing import Any
 __version__ = "0.1.0"
 
 _SUBMODULES = {"array", "catalog", "functional", "nn", "registry", "diagnostics", "kaf", "data", "cli", "fewbit"}
-_SUBMODULES |= {"intercept"}
-_REGISTRY = {"get_activation", "available_activations", "convert", "lean", "param_groups"}
+_SUBMODULES |= {"intercept", "sparse"}
+_REGISTRY = {"get_activation", "available_activations", "convert", "lean", "lean_report", "param_groups"}
 _FEWBIT = {"fewbit_table"}
 _INTERCEPT = {"lean_mode"}
 # loaded on first use (the stub, __init__.pyi, lists them)

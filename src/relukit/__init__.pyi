@@ -12,12 +12,14 @@ from relukit import intercept as intercept
 from relukit import kaf as kaf
 from relukit import nn as nn
 from relukit import registry as registry
+from relukit import sparse as sparse
 from relukit.fewbit import fewbit_table as fewbit_table
 from relukit.intercept import lean_mode as lean_mode
 from relukit.registry import available_activations as available_activations
 from relukit.registry import convert as convert
 from relukit.registry import get_activation as get_activation
 from relukit.registry import lean as lean
+from relukit.registry import lean_report as lean_report
 from relukit.registry import param_groups as param_groups
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "get_activation",
     "lean",
     "lean_mode",
+    "lean_report",
     "param_groups",
     "array",
     "catalog",
@@ -40,6 +43,7 @@ __all__ = [
     "kaf",
     "nn",
     "registry",
+    "sparse",
 ]
 
 __version__: str

@@ -163,6 +163,10 @@ def _lean_call(form: Form, args: tuple, kwargs: dict[str, Any], bits: int | None
     return entry, x, params, inplace
 
 
+# Per thread: > 0 while a module runs that relukit.lean chose to keep stock; LeanMode then runs torch's calls.
+STOCK = threading.local()
+
+
 def _stack() -> list[TorchFunctionMode]:
     return [torch._C._get_function_stack_at(i) for i in range(torch._C._len_torch_function_stack())]
 
@@ -180,6 +184,8 @@ class LeanMode(ActivationMode):
         self.bits = _fewbit.check_bits("LeanMode", bits)
 
     def activation(self, form: Form, func: Callable, args: tuple, kwargs: dict[str, Any]) -> Any:
+        if getattr(STOCK, "depth", 0):  # inside a module relukit.lean keeps torch's (relukit.leanplan)
+            return func(*args, **kwargs)
         with torch._C.DisableTorchFunction():  # the checks on the input are no calls for other modes to see
             call = _lean_call(form, args, kwargs, self.bits)
         if call is None:

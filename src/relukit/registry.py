@@ -143,7 +143,14 @@ def _lean_copy(old: nn.Module) -> nn.Module:
     return new
 
 
-def lean(model: nn.Module, *, bits: int | None = None) -> nn.Module:
+def lean(
+    model: nn.Module,
+    *,
+    bits: int | None = None,
+    sparse: bool = False,
+    example_inputs: tuple | None = None,
+    report: bool = False,
+) -> nn.Module:
     """Makes every activation of ``model`` lean (in place; returns ``model``); same outputs, and gradients without bits.
 
     Stock torch activation modules are swapped for relukit's equivalents, and the functional calls in its
@@ -153,18 +160,50 @@ def lean(model: nn.Module, *, bits: int | None = None) -> nn.Module:
     ``bits`` (1..8) is given: then every smooth member's module gets ``bits`` (replacing its own) and their
     functional calls too, i.e. the few-bit backward (approximate gradients, ``bits`` bits saved per element;
     ``relukit.fewbit_table``). Outputs stay unchanged.
+
+    With ``sparse=True``, saved ReLU-family outputs are kept as a mask and their non-zeros
+    (``relukit.sparse``), and the first forward under autograd traces the model (``relukit.leanplan``): an
+    activation module whose stock form saves a tensor another op saves anyway (a ReLU before a convolution)
+    goes back to torch's module, so the model never keeps more than stock. ``example_inputs`` runs that
+    trace now on a copy of ``model`` (``lean_report(model)`` then tells what was done; ``report=True``
+    prints it). It is off by default: the packing costs step time (BENCHMARKS.md, "Sparse storage").
     """
     from relukit import intercept
     from relukit._ops import fewbit_lean
 
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"lean: model must be an nn.Module, got {type(model).__name__}")
     bits = fewbit_lean.check_bits("lean", bits)
+    if report and example_inputs is None and sparse:
+        raise ValueError("lean: report=True needs example_inputs (the trace that decides runs a forward)")
     relukit_classes = [getattr(rnn, m.module) for m in catalog.MEMBERS]
+    stock = {name: type(m) for name, m in model.named_modules() if type(m) in rnn._TORCH_CLASSES}
     model = convert(model, _lean_copy, include=list(rnn._TORCH_CLASSES), exclude=relukit_classes)
     if bits is not None:
         for module in model.modules():
             if rnn.activation_name(module) in fewbit_lean.SMOOTH:
                 module.bits = bits
-    return intercept.lean_forward(model, bits)
+    model = intercept.lean_forward(model, bits)
+    if sparse:
+        from relukit.leanplan import attach_plan
+
+        attach_plan(model, stock, example_inputs)
+    if report:
+        from relukit.leanplan import print_report
+
+        print_report(lean_report(model))
+    return model
+
+
+def lean_report(model: nn.Module) -> dict[str, Any]:
+    """What ``lean(model)`` did, per pattern: count, module names, bytes stock vs lean in the traced
+    forward (``{"traced": False, ...}`` until a forward under autograd has run)."""
+    from relukit.leanplan import plan_of
+
+    plan = plan_of(model)
+    if plan is None:
+        raise ValueError(f"lean_report: model was not made lean with sparse=True, got {type(model).__name__}")
+    return plan.report()
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:

@@ -1,0 +1,161 @@
+"""Saved bytes, training step time and peak RSS: ``relukit.lean(model, sparse=True)`` against the stock model.
+
+Models: torchvision's resnet18, vgg11_bn, mobilenet_v2 and densenet121 (random weights, no download; see
+vision_models.py) at ``--batch`` x 3 x ``--size`` x ``--size``, and a 6-layer LeakyReLU(0.01) MLP of width
+1024 at batch 256. For each model:
+
+* saved bytes: what autograd keeps for backward after the forward (SavedTensorMeter), stock vs lean;
+* gradients: bit-identical after one step (forward, squared-sum loss, backward), from the same weights;
+* step time: forward + backward, stock and lean taking turns ``--repeats`` times, ratio of medians;
+* peak RSS (``--rss``): one step in a fresh subprocess per variant, the peak (VmHWM, reset before the step)
+  and the RSS left after backward, each above the RSS before the step.
+
+lean is traced with ``example_inputs`` of batch 1 before the measured steps.
+
+    python benchmarks/memory_models.py --batch 8 --size 112 --repeats 3 --rss \
+        --json benchmarks/results/memory_models.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import gc
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+import relukit
+from relukit.diagnostics import SavedTensorMeter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from vision_models import vision_model  # noqa: E402
+
+VISION = ("resnet18", "vgg11_bn", "mobilenet_v2", "densenet121")
+
+
+def build(name: str, batch: int, size: int) -> tuple[nn.Module, torch.Tensor]:
+    torch.manual_seed(0)
+    if name == "mlp":
+        layers: list[nn.Module] = []
+        for index in range(6):
+            layers += [nn.Linear(1024 if index else 784, 1024), nn.LeakyReLU(0.01)]
+        return nn.Sequential(*layers, nn.Linear(1024, 10)), torch.randn(256, 784)
+    return vision_model(name), torch.randn(batch, 3, size, size)
+
+
+def make_lean(model: nn.Module, x: torch.Tensor) -> nn.Module:
+    return relukit.lean(model, sparse=True, example_inputs=(x[:1],))
+
+
+def step(model: nn.Module, x: torch.Tensor) -> tuple[int, list[torch.Tensor]]:
+    torch.manual_seed(1)  # the same dropout masks for stock and lean
+    for parameter in model.parameters():
+        parameter.grad = None
+    with SavedTensorMeter(ignore=[x]) as meter:
+        loss = model(x).square().sum()
+    loss.backward()
+    return meter.saved_bytes, [p.grad for p in model.parameters()]
+
+
+def _status(field: str) -> int:
+    """A field of /proc/self/status in bytes (VmRSS, VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    raise KeyError(field)
+
+
+def child(name: str, variant: str, batch: int, size: int) -> None:
+    """One step of one variant; prints as JSON the peak RSS during the step and the RSS left after backward,
+    both above the RSS before it (the peak is reset first: ``5 > /proc/self/clear_refs``)."""
+    model, x = build(name, batch, size)
+    if variant == "lean":
+        model = make_lean(model, x)
+    gc.collect()
+    before = _status("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    loss = model(x).square().sum()
+    loss.backward()
+    print(json.dumps({"peak_rss": _status("VmHWM") - before, "rss_after_backward": _status("VmRSS") - before}))
+
+
+def rss(name: str, variant: str, batch: int, size: int) -> dict[str, int]:
+    command = [sys.executable, __file__, "--child", name, variant, "--batch", str(batch), "--size", str(size)]
+    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def measure(name: str, args: argparse.Namespace) -> dict:
+    stock, x = build(name, args.batch, args.size)
+    lean = make_lean(copy.deepcopy(stock), x)
+    saved_stock, grads_stock = step(stock, x)
+    saved_lean, grads_lean = step(lean, x)
+    identical = all(torch.equal(a, b) for a, b in zip(grads_stock, grads_lean))
+    times: dict[str, list[float]] = {"stock": [], "lean": []}
+    for _ in range(args.repeats):
+        for variant, model in (("stock", stock), ("lean", lean)):
+            start = time.perf_counter()
+            step(model, x)
+            times[variant].append(time.perf_counter() - start)
+    row = {
+        "model": name,
+        "input": list(x.shape),
+        "saved_stock": saved_stock,
+        "saved_lean": saved_lean,
+        "saved_ratio": saved_lean / saved_stock,
+        "step_s_stock": statistics.median(times["stock"]),
+        "step_s_lean": statistics.median(times["lean"]),
+        "identical_gradients": identical,
+        "patterns": {k: v["count"] for k, v in relukit.lean_report(lean)["patterns"].items()},
+    }
+    row["step_ratio"] = row["step_s_lean"] / row["step_s_stock"]
+    if args.rss:
+        stock_rss, lean_rss = rss(name, "stock", args.batch, args.size), rss(name, "lean", args.batch, args.size)
+        for key in ("peak_rss", "rss_after_backward"):
+            row |= {f"{key}_stock": stock_rss[key], f"{key}_lean": lean_rss[key]}
+            row[f"{key}_ratio"] = lean_rss[key] / max(1, stock_rss[key])
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default=",".join((*VISION, "mlp")))
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--size", type=int, default=224)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    parser.add_argument("--rss", action="store_true", help="peak RSS of one step in a fresh subprocess")
+    parser.add_argument("--json", type=Path)
+    parser.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.child:
+        child(*args.child, args.batch, args.size)
+        return
+    rows = []
+    for name in args.models.split(","):
+        row = measure(name, args)
+        rows.append(row)
+        rss_text = f" peak rss {row['peak_rss_ratio']:.3f}" if args.rss else ""
+        print(
+            f"{name:13s} saved {row['saved_stock'] / 2**20:8.1f} -> {row['saved_lean'] / 2**20:8.1f} MiB "
+            f"({row['saved_ratio']:.3f}) step {row['step_ratio']:.3f}{rss_text} "
+            f"identical={row['identical_gradients']}",
+            flush=True,
+        )
+    if args.json:
+        machine = {"platform": platform.platform(), "processor": platform.machine(), "threads": torch.get_num_threads()}
+        args.json.write_text(json.dumps({"machine": machine, "torch": torch.__version__, "rows": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,269 @@
+"""What ``relukit.lean(model)`` keeps for backward, decided from one traced forward of the model.
+
+Each piecewise-linear activation module has two ways to be backed: relukit's lean op keeps 1-bit codes
+(1/32 of a float32 tensor), torch's stock op keeps one whole tensor, its output (``ReLU``, and any member
+with ``inplace=True``) or its input (the others). When that tensor is saved by another op anyway (the
+convolution after a ReLU saves the same storage as its input), torch's copy costs nothing extra and the
+codes would: the module then stays stock, and :class:`relukit.sparse.SparseStorage` keeps the shared
+tensor as a mask plus its non-zeros. Otherwise the module runs lean. Which case holds is read from the
+model's own call order in its first forward under autograd (module hooks and saved-tensor hooks), not
+from the order of its children. Modules that forward does not reach stay stock ("unanalysed").
+
+Patterns in the report:
+
+* ``act -> saver (stock + sparse)``: the tensor the stock module saves is saved by another op too;
+* ``act alone (1-bit codes)``: nothing else saves it; lean codes replace it;
+* ``bn -> act``: found, not applied here (in-place activated BatchNorm is a separate policy);
+* ``unanalysed (stock)``: activation modules the traced forward did not call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.weak import WeakIdKeyDictionary
+
+from relukit import intercept
+from relukit import nn as rnn
+from relukit.sparse import SparseStorage
+
+__all__ = ["LeanPlan", "Pattern"]
+
+
+@dataclass
+class Pattern:
+    """One row of the report: how many modules, the bytes stock torch would save for them in the traced
+    forward and the bytes saved as planned (codes, or the sparse share of the tensor)."""
+
+    modules: list[str] = field(default_factory=list)
+    stock_bytes: int = 0
+    lean_bytes: int = 0
+    count: int | None = None  # len(modules) unless given
+
+    def as_dict(self) -> dict[str, Any]:
+        count = len(self.modules) if self.count is None else self.count
+        return {"count": count, "modules": self.modules, "stock_bytes": self.stock_bytes, "lean_bytes": self.lean_bytes}
+
+
+def _stock_saves_output(module: nn.Module) -> bool:
+    return rnn.activation_name(module) == "relu" or bool(getattr(module, "inplace", False))
+
+
+class LeanPlan:
+    """Forward hooks on a model: the sparse-storage context around every outermost forward, and on the
+    first forward under autograd the trace that picks stock or lean for each converted activation module.
+
+    ``converted`` maps qualified module names to the torch class each had before ``relukit.lean``.
+    """
+
+    def __init__(self, converted: dict[str, type[nn.Module]], sparse: bool = True) -> None:
+        self.converted = dict(converted)
+        self.sparse = sparse
+        self.traced = False
+        self.patterns: dict[str, Pattern] = {}
+        self._reset()
+
+    def _reset(self) -> None:
+        self.storage = SparseStorage() if self.sparse else None
+        self._depth = 0
+        self._trace: _Trace | None = None
+
+    def __getstate__(self) -> dict[str, Any]:  # copy.deepcopy / torch.save of a model carrying the hooks
+        return {key: getattr(self, key) for key in ("converted", "sparse", "traced", "patterns")}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._reset()
+
+    def attach(self, model: nn.Module) -> None:
+        model.register_forward_pre_hook(self._enter)
+        model.register_forward_hook(self._exit, always_call=True, prepend=True)
+
+    def _enter(self, model: nn.Module, args: Any) -> None:
+        if self._depth == 0 and intercept._stay_out():
+            return  # torch.compile traces torch's ops; torch.func transforms take no saved-tensor hooks
+        if self._depth == 0:
+            if not self.traced and torch.is_grad_enabled():
+                self._trace = _Trace(model, self.converted)
+            if self.storage is not None:
+                self.storage.on_saved = None if self._trace is None else self._trace.saved
+                self.storage.__enter__()
+            elif self._trace is not None:
+                self._trace.hooks.__enter__()
+        self._depth += 1
+
+    def _exit(self, model: nn.Module, args: Any, output: Any) -> None:
+        if self._depth == 0:
+            return
+        self._depth -= 1
+        if self._depth:
+            return
+        if self.storage is not None:
+            self.storage.__exit__(None, None, None)
+            self.storage.on_saved = None
+        elif self._trace is not None:
+            self._trace.hooks.__exit__(None, None, None)
+        if self._trace is not None:
+            self.patterns = self._trace.finish(model, self.converted)
+            if self.storage is not None:
+                tally = self.storage.tally
+                self.patterns["sparse storage (saved ReLU-family outputs)"] = Pattern(
+                    [], tally.dense_bytes, tally.stored_bytes, count=tally.sparse_tensors
+                )
+            self.traced, self._trace = True, None
+
+    def report(self) -> dict[str, Any]:
+        """Per pattern: count, module names, bytes stock vs lean in the traced forward (empty before it)."""
+        return {"traced": self.traced, "sparse": self.sparse,
+                "patterns": {name: p.as_dict() for name, p in self.patterns.items()}}  # fmt: skip
+
+
+class _Trace:
+    """Records, during one forward, which tensors each activation module takes and returns, and which of
+    them another op saves for backward."""
+
+    def __init__(self, model: nn.Module, converted: dict[str, type[nn.Module]]) -> None:
+        self.roles: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> [(module name, role)]
+        self.saved_before: WeakIdKeyDictionary = WeakIdKeyDictionary()  # every tensor saved so far
+        self.shared: set[tuple[str, str]] = set()
+        self.sizes: dict[str, tuple[int, int]] = {}  # module name -> (bytes, elements) of its outputs
+        self.after_bn: set[str] = set()
+        self.called: set[str] = set()
+        self.bn_outputs: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_plain, lambda t: t)
+        self.handles = []
+        for name, module in model.named_modules():
+            if name in converted:
+                self.handles.append(module.register_forward_pre_hook(self._before(name)))
+                self.handles.append(module.register_forward_hook(self._after(name)))
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                self.handles.append(module.register_forward_hook(self._bn))
+
+    def _pack_plain(self, t: torch.Tensor) -> torch.Tensor:
+        self.saved(t)
+        return t
+
+    def saved(self, t: torch.Tensor) -> None:
+        for tensor in (t, t._base):
+            if tensor is None:
+                continue
+            self.saved_before[tensor] = True
+            for entry in self.roles.get(tensor, ()):
+                self.shared.add(entry)
+
+    def _bn(self, module: nn.Module, args: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            self.bn_outputs[output] = True
+
+    def _before(self, name: str):
+        def hook(module: nn.Module, args: Any) -> None:
+            if args and isinstance(args[0], torch.Tensor):
+                x = args[0]
+                if x in self.saved_before:
+                    self.shared.add((name, "input"))
+                if x in self.bn_outputs:
+                    self.after_bn.add(name)
+                self.roles.setdefault(x, []).append((name, "input"))
+
+        return hook
+
+    def _after(self, name: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            self.called.add(name)
+            if isinstance(output, torch.Tensor):
+                self.roles.setdefault(output, []).append((name, "output"))
+                size, numel = self.sizes.get(name, (0, 0))
+                self.sizes[name] = (size + output.numel() * output.element_size(), numel + output.numel())
+
+        return hook
+
+    def finish(self, model: nn.Module, converted: dict[str, type[nn.Module]]) -> dict[str, Pattern]:
+        for handle in self.handles:
+            handle.remove()
+        patterns = {key: Pattern() for key in ("act -> saver (stock + sparse)", "act alone (1-bit codes)",
+                                               "bn -> act", "unanalysed (stock)")}  # fmt: skip
+        for name, stock_class in converted.items():
+            module = model.get_submodule(name)
+            role = "output" if _stock_saves_output(module) else "input"
+            size, numel = self.sizes.get(name, (0, 0))
+            if name not in self.called:
+                key = "unanalysed (stock)"
+            elif (name, role) in self.shared:
+                key = "act -> saver (stock + sparse)"
+            else:
+                key = "act alone (1-bit codes)"
+                patterns[key].lean_bytes += (numel + 7) // 8
+            patterns[key].stock_bytes += size
+            if key == "act -> saver (stock + sparse)":
+                patterns[key].lean_bytes += size  # the shared tensor itself; see the sparse storage row
+            if key != "act alone (1-bit codes)":
+                keep_stock(module, stock_class)  # torch's own op: its saved tensor is shared or unknown
+            patterns[key].modules.append(name)
+            if name in self.after_bn:
+                patterns["bn -> act"].modules.append(name)
+        return patterns
+
+
+def _stock_enter(module: nn.Module, args: Any) -> None:
+    intercept.STOCK.depth = getattr(intercept.STOCK, "depth", 0) + 1
+
+
+def _stock_exit(module: nn.Module, args: Any, output: Any) -> None:
+    intercept.STOCK.depth -= 1
+
+
+def keep_stock(module: nn.Module, stock_class: type[nn.Module]) -> None:
+    """Gives ``module`` back torch's class, and keeps relukit's LeanMode off the calls of its forward."""
+    module.__class__ = stock_class
+    if _stock_enter not in module._forward_pre_hooks.values():
+        module.register_forward_pre_hook(_stock_enter)
+        module.register_forward_hook(_stock_exit, always_call=True)
+
+
+def plan_of(model: nn.Module) -> LeanPlan | None:
+    """The LeanPlan whose hooks are on ``model``, if any."""
+    for hook in model._forward_pre_hooks.values():
+        if isinstance(getattr(hook, "__self__", None), LeanPlan):
+            return hook.__self__
+    return None
+
+
+def attach_plan(
+    model: nn.Module, converted: dict[str, type[nn.Module]], example_inputs: tuple | None = None
+) -> LeanPlan:
+    """Puts a LeanPlan on ``model`` (once) and, given ``example_inputs``, traces it now: a forward under
+    autograd whose buffer updates (BatchNorm's running statistics) and random draws are undone."""
+    plan = plan_of(model)
+    if plan is None:
+        plan = LeanPlan(converted)
+        plan.attach(model)
+    elif plan.traced:  # lean(model) again: the modules the trace kept stock stay stock
+        for key in ("act -> saver (stock + sparse)", "unanalysed (stock)"):
+            for name in plan.patterns[key].modules:
+                keep_stock(model.get_submodule(name), plan.converted[name])
+    if example_inputs is not None and not plan.traced:
+        if not isinstance(example_inputs, tuple):
+            raise TypeError(f"lean: example_inputs must be a tuple of inputs, got {type(example_inputs).__name__}")
+        buffers = {name: b.detach().clone() for name, b in model.named_buffers()}
+        with torch.random.fork_rng(), torch.enable_grad():
+            model(*example_inputs)
+        with torch.no_grad():
+            for name, b in model.named_buffers():
+                b.copy_(buffers[name])
+    return plan
+
+
+def print_report(report: dict[str, Any]) -> None:
+    """The report as one table (rich)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="relukit.lean" + ("" if report["traced"] else " (not traced yet)"))
+    for column in ("pattern", "count", "stock bytes", "lean bytes"):
+        table.add_column(column, justify="left" if column == "pattern" else "right")
+    for name, row in report["patterns"].items():
+        table.add_row(name, str(row["count"]), f"{row['stock_bytes']:,}", f"{row['lean_bytes']:,}")
+    Console().print(table)

@@ -1,0 +1,220 @@
+"""Sparse storage of the zeros of ReLU-family outputs that autograd saves (Gist, Jain et al. ISCA 2018).
+
+A ReLU's output is about half zeros, and the op after it (a convolution, a linear layer, pooling, a matmul)
+saves it whole for its own backward. :class:`SparseStorage` is a ``saved_tensors_hooks`` context that keeps
+such a tensor ``t`` of ``n`` elements as
+
+    mask = bits(t) != 0  (1 bit per element, packed)      values = t[mask]  (the ``nnz`` non-zero elements)
+
+and rebuilds the identical tensor for backward (``zeros.masked_scatter(mask, values)``): gradients are
+bit-identical. The mask compares bit patterns, so ``-0.0``, NaN and infinities are kept as values. It is
+chosen only where it is smaller, ``n / 8 + nnz * itemsize < n * itemsize`` (density below
+``1 - 1 / (8 * itemsize)``: 96.9% for float32); otherwise the tensor is saved as it is.
+"""
+
+from __future__ import annotations
+
+import weakref
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.weak import WeakIdKeyDictionary
+
+__all__ = ["SparseStorage", "ZERO_PRODUCERS", "sparse_storage"]
+
+# Autograd nodes whose output may hold exact zeros: torch's relu, relu6/hardtanh, threshold and relukit's
+# lean piecewise op (native C++ node or the Python autograd Function; a leaky output just tests dense).
+ZERO_PRODUCERS = frozenset(
+    {
+        "ReluBackward0",
+        "ReluBackward1",
+        "HardtanhBackward0",
+        "HardtanhBackward1",
+        "ThresholdBackward0",
+        "ThresholdBackward1",
+        "torch::autograd::CppNode<relukit::Lean>",  # native, in place
+        "LeanBackward",  # native, out of place (relukit::LeanBackwardNode)
+        "_LeanBackward",
+    }
+)
+_Hooks = tuple  # (pack, unpack) of a saved_tensors_hooks context
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+@dataclass
+class Tally:
+    """Bytes the saved tensors seen by a :class:`SparseStorage` would take dense and take as stored."""
+
+    sparse_tensors: int = 0
+    dense_tensors: int = 0
+    dense_bytes: int = 0  # of the tensors stored sparse, had they been saved whole
+    stored_bytes: int = 0  # mask + values of those tensors
+    by_producer: dict[str, int] = field(default_factory=dict)
+
+
+class _Sparse:
+    """A packed tensor: 1-bit mask of its non-zero elements and their values, plus what the version check
+    needs (a weak reference to the original and its version at pack time)."""
+
+    __slots__ = ("mask", "values", "nbytes", "shape", "dtype", "version", "original", "producer", "outer")
+    __slots__ += ("uses", "rebuilt")
+
+    def __init__(self, t: torch.Tensor, bits: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
+        flat = bits.numpy().reshape(-1)  # the bit patterns (an integer view of t): NumPy's boolean indexing
+        keep = flat != 0
+        mask = torch.from_numpy(np.packbits(keep, bitorder="little"))
+        values = torch.from_numpy(flat[keep])
+        self.nbytes = mask.nbytes + values.nbytes
+        self.outer = outer  # hooks entered before ours (a SavedTensorMeter, save_on_cpu) see what we keep
+        self.mask, self.values = (mask, values) if outer is None else (outer[0](mask), outer[0](values))
+        self.shape, self.dtype, self.version = t.shape, t.dtype, t._version
+        self.original = weakref.ref(t)
+        self.producer = producer
+        # Saves sharing this copy (a ReLU's and the next op's): the tensor rebuilt for the first of their
+        # backward uses is kept for the others, then dropped.
+        self.uses, self.rebuilt = 0, None
+
+    def unpack(self) -> torch.Tensor:
+        original = self.original()
+        if original is not None and original._version != self.version:
+            raise RuntimeError(
+                "one of the variables needed for gradient computation has been modified by an inplace "
+                f"operation: [{original.type()} {list(self.shape)}], which is output 0 of {self.producer}, "
+                f"is at version {original._version}; expected version {self.version} instead."
+            )
+        self.uses -= 1
+        if self.rebuilt is not None:
+            rebuilt, self.rebuilt = self.rebuilt, (self.rebuilt if self.uses > 0 else None)
+            return rebuilt
+        rebuilt = self._rebuild()
+        self.rebuilt = rebuilt if self.uses > 0 else None
+        return rebuilt
+
+    def _rebuild(self) -> torch.Tensor:
+        mask, values = (self.mask, self.values) if self.outer is None else map(self.outer[1], (self.mask, self.values))
+        numel = self.shape.numel()
+        keep = np.unpackbits(mask.numpy(), count=numel, bitorder="little").view(np.bool_)
+        out = torch.zeros(numel, dtype=values.dtype)
+        out.numpy()[keep] = values.numpy()
+        return out.view(self.dtype).view(self.shape)
+
+
+@dataclass
+class _View:
+    """A saved view that covers the whole of a packed tensor (``y.flatten(1)`` after a ReLU)."""
+
+    base: _Sparse
+    shape: torch.Size
+
+    def unpack(self) -> torch.Tensor:
+        return self.base.unpack().view(self.shape)
+
+
+def _producer(t: torch.Tensor) -> torch.Tensor | None:
+    """The ReLU-family output that ``t`` is, or is a whole contiguous view of; None otherwise."""
+    root = t if t._base is None else t._base
+    node = root.grad_fn
+    if node is None or node.name() not in ZERO_PRODUCERS:
+        return None
+    if root.device.type != "cpu" or not root.is_floating_point() or root.element_size() not in _BITS:
+        return None
+    if not (root.is_contiguous() and t.is_contiguous()) or t.data_ptr() != root.data_ptr():
+        return None
+    if t.numel() != root.numel() or root.numel() == 0:
+        return None
+    return root
+
+
+class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
+    """Saved ReLU-family outputs are kept as a 1-bit mask and their non-zero values while inside.
+
+    Only tensors that are the output of a ReLU-family node (:data:`ZERO_PRODUCERS`, or a whole contiguous
+    view of one) are examined, with one pass that counts their non-zero bit patterns; every other saved
+    tensor passes through untouched. A tensor saved twice (a ReLU saves its output and the convolution
+    after it saves the same tensor as input) is packed once and both saves share the packed copy.
+    ``tally`` counts what was packed.
+
+    Example::
+
+        >>> with relukit.sparse.sparse_storage():
+        ...     loss = model(x).sum()        # conv inputs that are ReLU outputs: mask + non-zeros
+        >>> loss.backward()                  # rebuilt bit for bit
+
+    Caveats: CPU tensors only (others pass through); packing costs a pass and a copy of the non-zeros, and
+    each backward use rebuilds a dense tensor for the time of that use. A saved tensor still referenced
+    elsewhere (kept by the caller) is not freed, so storing it sparse adds its packed copy: the policy pays
+    off for the intermediates of a forward, which only autograd keeps. An in-place change of a saved tensor
+    after it was saved raises torch's "modified by an inplace operation" error at backward while the
+    tensor is alive; once it is gone, backward uses the values it had when saved (those the forward used).
+    """
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+        self._packed: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.on_saved: Any = None  # optional callback(tensor) for every saved tensor (relukit.lean's trace)
+        self._outer: list[_Hooks | None] = []
+        super().__init__(self._pack, self._unpack)
+
+    def __enter__(self) -> None:
+        self._outer.append(torch._C._autograd._top_saved_tensors_default_hooks(False))
+        super().__enter__()
+
+    def __exit__(self, *exc: Any) -> None:
+        super().__exit__(*exc)
+        self._outer.pop()
+
+    def _pack(self, t: torch.Tensor) -> Any:
+        if self.on_saved is not None:
+            self.on_saved(t)
+        root = _producer(t)
+        if root is None:
+            return self._pack_dense(t)
+        version, packed = self._packed.get(root, (None, None))
+        if version != root._version:  # first save of this tensor (or of its new values): decide once
+            packed = self._compress(root)
+            self._packed[root] = (root._version, packed)
+        if packed is None:
+            return self._pack_dense(t)
+        packed.uses += 1
+        return packed if t is root else _View(packed, t.shape)
+
+    def _pack_dense(self, t: torch.Tensor) -> Any:
+        outer = self._outer[-1] if self._outer else None
+        return t if outer is None else _Outer(outer[1], outer[0](t))
+
+    def _compress(self, root: torch.Tensor) -> _Sparse | None:
+        bits = root.detach().view(_BITS[root.element_size()])
+        nnz = int(torch.count_nonzero(bits))
+        numel, itemsize = root.numel(), root.element_size()
+        if (numel + 7) // 8 + nnz * itemsize >= numel * itemsize:
+            self.tally.dense_tensors += 1
+            return None
+        packed = _Sparse(root, bits, root.grad_fn.name(), self._outer[-1] if self._outer else None)
+        tally = self.tally
+        tally.sparse_tensors += 1
+        tally.dense_bytes += numel * itemsize
+        tally.stored_bytes += packed.nbytes
+        tally.by_producer[packed.producer] = tally.by_producer.get(packed.producer, 0) + 1
+        return packed
+
+    @staticmethod
+    def _unpack(saved: Any) -> torch.Tensor:
+        return saved.unpack() if isinstance(saved, (_Sparse, _View, _Outer)) else saved
+
+
+@dataclass
+class _Outer:
+    """A tensor saved through the hooks that were active when ours were entered."""
+
+    unpack_hook: Any
+    payload: Any
+
+    def unpack(self) -> torch.Tensor:
+        return self.unpack_hook(self.payload)
+
+
+def sparse_storage() -> SparseStorage:
+    """A :class:`SparseStorage` context: ``with relukit.sparse.sparse_storage(): loss = model(x).sum()``."""
+    return SparseStorage()

@@ -1,0 +1,190 @@
+"""Sparse storage of saved ReLU-family outputs (relukit.sparse) and relukit.lean's plan (relukit.leanplan):
+gradients bit-identical to stock torch, never more bytes saved than stock, torch's in-place error kept."""
+
+from __future__ import annotations
+
+import copy
+import weakref
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import relukit
+from relukit.diagnostics import SavedTensorMeter
+from relukit.sparse import SparseStorage
+
+
+def small_cnn() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+        nn.Conv2d(8, 8, 3), nn.BatchNorm2d(8), nn.ReLU6(inplace=True),
+        nn.Conv2d(8, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+        nn.Linear(8 * 5 * 5, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 4), nn.LeakyReLU(0.1),
+    )  # fmt: skip
+
+
+def step(model: nn.Module, x: torch.Tensor, seed: int = 1) -> tuple[list[torch.Tensor], int]:
+    """One forward (dropout seeded) and backward: the parameters' gradients and the bytes saved."""
+    for parameter in model.parameters():
+        parameter.grad = None
+    torch.manual_seed(seed)
+    with SavedTensorMeter(ignore=[x]) as meter:
+        loss = model(x).square().sum()
+    loss.backward()
+    return [p.grad.clone() for p in model.parameters()], meter.saved_bytes
+
+
+def assert_identical(a: list[torch.Tensor], b: list[torch.Tensor]) -> None:
+    assert len(a) == len(b)
+    for s, t in zip(a, b):
+        assert torch.equal(s.view(torch.int32), t.view(torch.int32))  # bit for bit, signed zeros too
+
+
+def test_packed_tensor_is_rebuilt_bit_for_bit_with_signed_zeros_and_specials():
+    x = torch.tensor([0.0, -0.0, 1.5, 0.0, float("nan"), float("inf"), 0.0, 0.0, 0.0, 0.0] * 7, requires_grad=True)
+    storage = SparseStorage()
+    with storage:
+        y = F.threshold(x, 1.0, 0.0)  # keeps 1.5, nan, inf; zeros elsewhere (signed zeros of x are gone)
+        z = (y * torch.arange(70.0)).relu()  # relu saves its output: -0.0 * k stays, and NaN
+        w = z.exp()
+    assert storage.tally.sparse_tensors >= 1
+    (w.nan_to_num().sum()).backward()
+    expected_x = x.detach().clone().requires_grad_()
+    y = F.threshold(expected_x, 1.0, 0.0)
+    (((y * torch.arange(70.0)).relu()).exp().nan_to_num().sum()).backward()
+    assert_identical([x.grad], [expected_x.grad])
+
+
+def test_small_cnn_gradients_identical_and_fewer_bytes_than_stock():
+    stock, ours = small_cnn(), relukit.lean(small_cnn(), sparse=True)
+    x = torch.randn(4, 3, 16, 16)
+    grads_stock, bytes_stock = step(stock, x)
+    for _ in range(2):  # the traced forward, then the planned one
+        grads_ours, bytes_ours = step(ours, x)
+        assert_identical(grads_ours, grads_stock)
+    stock_again, _ = step(stock, x)
+    assert bytes_ours < 0.8 * bytes_stock
+    report = relukit.lean_report(ours)
+    patterns = report["patterns"]
+    assert report["traced"]
+    assert patterns["act -> saver (stock + sparse)"]["modules"] == ["2", "5", "7"]
+    assert patterns["act alone (1-bit codes)"]["modules"] == ["11", "14"]
+    assert patterns["bn -> act"]["modules"] == ["2", "5"]
+    assert type(ours[2]) is nn.ReLU and type(ours[5]) is nn.ReLU6  # torch's: their output is shared
+    assert type(ours[11]) is relukit.nn.ReLU and type(ours[14]) is relukit.nn.LeakyReLU
+    again = relukit.lean(ours, sparse=True)  # idempotent: the plan stands
+    assert type(again[2]) is nn.ReLU and type(again[11]) is relukit.nn.ReLU
+    grads_again, bytes_again = step(again, x)
+    assert_identical(grads_again, grads_stock)
+    assert bytes_again == bytes_ours
+
+
+def test_dense_when_the_output_has_few_zeros_and_never_more_bytes_than_stock():
+    torch.manual_seed(0)
+    # A shifted input: almost no zeros after the ReLU, so sparse storage would cost more than the tensor.
+    model = nn.Sequential(nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 8))
+    with torch.no_grad():
+        model[0].bias.fill_(100.0)
+    x = torch.randn(32, 64)
+    ours = relukit.lean(copy.deepcopy(model), sparse=True, example_inputs=(x,))
+    grads_stock, bytes_stock = step(model, x)
+    grads_ours, bytes_ours = step(ours, x)
+    assert_identical(grads_ours, grads_stock)
+    assert bytes_ours == bytes_stock  # stock ReLU, its output saved whole (shared with the Linear)
+    storage = SparseStorage()
+    with storage:
+        model(x).sum()
+    assert storage.tally.sparse_tensors == 0 and storage.tally.dense_tensors == 1
+
+
+def test_inplace_change_after_saving_raises_torchs_error():
+    for lean in (False, True):
+        x = torch.randn(64, requires_grad=True)
+        weight = torch.randn(64, 64, requires_grad=True)
+        with SparseStorage():
+            y = x.relu() if not lean else relukit.functional.relu(x)
+            z = weight @ y  # saves y
+        y.mul_(2.0)
+        with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+            z.sum().backward()
+
+
+def test_example_inputs_leave_batchnorm_statistics_and_the_random_state_alone():
+    model = small_cnn()
+    x = torch.randn(4, 3, 16, 16)
+    before = {name: b.clone() for name, b in model.named_buffers()}
+    state = torch.random.get_rng_state()
+    relukit.lean(model, sparse=True, example_inputs=(x,))
+    assert relukit.lean_report(model)["traced"]
+    assert all(torch.equal(b, before[name]) for name, b in model.named_buffers())
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_modules_the_trace_does_not_reach_stay_stock():
+    class Branchy(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.linear = nn.Linear(8, 8)
+            self.used, self.unused = nn.LeakyReLU(0.2), nn.ReLU()
+
+        def forward(self, x):
+            return self.used(self.linear(x))
+
+    model = relukit.lean(Branchy(), sparse=True, example_inputs=(torch.randn(2, 8),))
+    patterns = relukit.lean_report(model)["patterns"]
+    assert patterns["unanalysed (stock)"]["modules"] == ["unused"] and type(model.unused) is nn.ReLU
+    assert patterns["act alone (1-bit codes)"]["modules"] == ["used"]
+
+
+def test_bad_arguments_name_the_function():
+    with pytest.raises(ValueError, match="lean: report=True needs example_inputs"):
+        relukit.lean(small_cnn(), sparse=True, report=True)
+    with pytest.raises(TypeError, match="lean: example_inputs must be a tuple"):
+        relukit.lean(small_cnn(), sparse=True, example_inputs=torch.randn(1, 3, 16, 16))
+    with pytest.raises(ValueError, match="lean_report: model was not made lean"):
+        relukit.lean_report(nn.Linear(2, 2))
+
+
+def test_resnet18_gradients_identical_and_lighter(vision_model):
+    torch.manual_seed(0)
+    stock = vision_model("resnet18")
+    ours = relukit.lean(copy.deepcopy(stock), sparse=True)
+    x = torch.randn(2, 3, 64, 64)
+    grads_stock, bytes_stock = step(stock, x)
+    step(ours, x)  # the traced forward
+    grads_ours, bytes_ours = step(ours, x)
+    assert_identical(grads_ours, grads_stock)
+    assert bytes_ours < 0.85 * bytes_stock
+
+
+def test_the_saved_output_itself_is_freed_once_packed():
+    torch.manual_seed(0)
+    conv1, conv2 = nn.Conv2d(3, 8, 3), nn.Conv2d(8, 8, 3)
+    x = torch.randn(2, 3, 16, 16)
+    storage = SparseStorage()
+    with storage:
+        y = torch.relu(conv1(x))
+        z = conv2(y)  # the relu and the convolution save y: one packed copy, shared
+    original = weakref.ref(y)
+    del y
+    assert original() is None  # only the mask and the non-zeros are left
+    assert storage.tally.sparse_tensors == 1
+    z.sum().backward()
+
+
+def test_retain_graph_second_backward_rebuilds_the_same_values():
+    torch.manual_seed(0)
+    x = torch.randn(16, 32, requires_grad=True)
+    weight = torch.randn(32, 32, requires_grad=True)
+    storage = SparseStorage()
+    with storage:
+        loss = (x.relu() @ weight).square().sum()
+    assert storage.tally.sparse_tensors == 1
+    first = torch.autograd.grad(loss, (x, weight), retain_graph=True)
+    second = torch.autograd.grad(loss, (x, weight))
+    expected = torch.autograd.grad((x.relu() @ weight).square().sum(), (x, weight))
+    assert_identical(list(first), list(expected))
+    assert_identical(list(second), list(expected))
