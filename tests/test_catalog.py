@@ -115,6 +115,16 @@ def test_torch_names_exist_where_claimed(entry):
 
 
 @pytest.mark.parametrize("entry", MEMBERS, **ids)
+def test_the_catalog_binds_formulas_named_by_member(entry):
+    """No math inline in the catalog: every formula is a function of relukit.formulas whose name starts with
+    the member's (``leaky_relu_codes``), or relu's two-region ``relu_slopes`` shared by the clipping members."""
+    callables = [entry.forward, entry.derivative, entry.codes, entry.slopes, entry.torch_formula]
+    for function in (f for f in callables if f is not None):
+        assert function.__module__ == fx.__name__ and function.__name__ != "<lambda>", function
+        assert function.__name__.startswith(entry.name) or function is fx.relu_slopes, function.__name__
+
+
+@pytest.mark.parametrize("entry", MEMBERS, **ids)
 def test_formulas_referenced_exist_in_formulas(entry):
     callables = [entry.forward, entry.derivative, entry.codes, entry.slopes, entry.torch_formula]
     for function in (f for f in callables if f is not None):

@@ -29,7 +29,7 @@ TESTS = ROOT / "tests"
 
 @dataclass(frozen=True)
 class Pointer:
-    """A name that ``importlib`` + ``getattr`` resolve (``relukit.formulas.leaky``) and the file holding it."""
+    """A name that ``importlib`` + ``getattr`` resolve (``relukit.formulas.leaky_relu``) and the file holding it."""
 
     name: str
     path: str  # relative to the repository root
@@ -40,7 +40,7 @@ class Pointer:
 
 
 def pointer(name: str) -> Pointer:
-    """The pointer for a dotted name of relukit (``relukit.formulas.leaky``): the longest prefix that is a
+    """The pointer for a dotted name of relukit (``relukit.formulas.leaky_relu``): the longest prefix that is a
     module file of the package holds it (found on disk, so nothing is imported). Paths read ``src/relukit/...``."""
     parts = name.split(".")
     for end in range(len(parts), 1, -1):
@@ -53,7 +53,7 @@ def pointer(name: str) -> Pointer:
 
 def _formula_names(function: Callable[..., Any]) -> list[str]:
     """The functions of :mod:`relukit.formulas` that ``function`` is, or calls (a catalog lambda calling
-    ``fx.leaky(...)``: read from its bytecode, a global bound to the formulas module then an attribute)."""
+    ``fx.leaky_relu(...)``: read from its bytecode, a global bound to the formulas module then an attribute)."""
     if getattr(function, "__module__", None) == formulas.__name__ and function.__name__ != "<lambda>":
         return [function.__name__]
     names, previous = [], None
