@@ -203,8 +203,10 @@ def test_kernels_are_generated_from_the_entry():
         "",
         "",
         forward=lambda x, xp, cap: xp.where(x > cap, cap, xp.where(x < 0, x * 0.25, x)),
-        codes=lambda x, xp, cap: xp.astype(x > 0, xp.uint8) + xp.astype(x > cap, xp.uint8),
-        slopes=lambda cap: (0.25, 1.0, 0.0),
+        piecewise=catalog.PiecewiseLinear(
+            codes=lambda x, xp, cap: xp.astype(x > 0, xp.uint8) + xp.astype(x > cap, xp.uint8),
+            slopes=lambda cap: (0.25, 1.0, 0.0),
+        ),
         params=(catalog.Param("cap", 3.0),),
     )
     kernel = ops._compile(codegen.forward_source(entry, {"cap": 3.0}, True), True)["forward_kernel"]
