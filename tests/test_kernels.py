@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.conftest import CASES, SPECIALS, case_id
+from tests.cases import CASES, SPECIALS, case_id
 
 pytest.importorskip("triton", reason="relukit.kernels needs triton (pip install 'relukit[gpu]')")
 
