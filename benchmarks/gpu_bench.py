@@ -13,6 +13,7 @@ sizes under the Triton interpreter (set TRITON_INTERPRET=1) to check the script 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import time
@@ -244,6 +245,9 @@ def summary():
     log(f"correctness: {len(REPORT['correctness']) - len(bad)} ok, {len(bad)} failed")
 
 
+RUN = contextlib.ExitStack()  # contexts held for the whole run (the dry run's kernels_on)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", default=None)
@@ -252,7 +256,7 @@ def main():
     global DEVICE, SCALE
     if args.dry_run:
         DEVICE, SCALE = "cpu", 14
-        piecewise.FUSED_DEVICES = ("cuda", "cpu")
+        RUN.enter_context(piecewise.kernels_on("cuda", "cpu"))  # CPU tensors take the Triton interpreter
     elif not torch.cuda.is_available():
         raise SystemExit("gpu_bench.py: no CUDA device (use --dry-run with TRITON_INTERPRET=1 to test on CPU)")
     name = torch.cuda.get_device_name() if DEVICE == "cuda" else "cpu (dry run)"
@@ -290,4 +294,5 @@ def run_cli_bench(json_path: str | None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    with RUN:
+        main()

@@ -27,6 +27,7 @@ Run from the repository root: ``PYTHONPATH=src python benchmarks/gpu_overhead.py
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -213,6 +214,9 @@ def record(case, ok, **details):
     log("OK  " if ok else "FAIL", case, details or "")
 
 
+RUN = contextlib.ExitStack()  # contexts held for the whole run (the dry run's kernels_on)
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--json", default=None)
@@ -223,7 +227,7 @@ def main():
     args = parser.parse_args()
     if args.dry_run:
         gpu_bench.DEVICE, gpu_bench.SCALE = "cpu", 14
-        piecewise.FUSED_DEVICES = ("cuda", "cpu")
+        RUN.enter_context(piecewise.kernels_on("cuda", "cpu"))  # CPU tensors take the Triton interpreter
     elif not torch.cuda.is_available():
         raise SystemExit("gpu_overhead.py: no CUDA device (use --dry-run with TRITON_INTERPRET=1 to test on CPU)")
     device = torch.cuda.get_device_name() if gpu_bench.DEVICE == "cuda" else "cpu (dry run)"
@@ -263,4 +267,5 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    with RUN:
+        main()

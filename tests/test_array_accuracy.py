@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.conftest import CASES, case_id
+from tests.cases import CASES, case_id
 
 import relukit.array as ra
 

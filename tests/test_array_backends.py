@@ -6,7 +6,7 @@ import array_api_strict as xps
 import numpy as np
 import pytest
 import torch
-from tests.conftest import CASES, case_id
+from tests.cases import CASES, case_id
 
 import relukit.array as ra
 

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from tests.conftest import CASES
+from tests.cases import CASES
 
 import relukit.array as ra
 

@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from tests.conftest import CASES, PARAMS, SPECIALS, case_id
+from tests.cases import CASES, PARAMS, SPECIALS, case_id
 
 import relukit.array as ra
 from relukit import catalog

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from relukit import bench, cli
+from relukit.bench import measure
 
 
 def test_quick_bench_writes_the_json_schema(tmp_path, capsys):
@@ -15,7 +16,7 @@ def test_quick_bench_writes_the_json_schema(tmp_path, capsys):
     argv = ["bench", "--quick", "--sizes", "2^10,1000", "--ops", "relu,leaky", "--dtype", "fp32,bf16", "--repeats", "1"]
     assert cli.main([*argv, "--json", str(path)]) == 0
     data = json.loads(path.read_text())
-    assert data["schema"] == bench.SCHEMA and data["machine"]["device"] == "cpu"
+    assert data["schema"] == measure.SCHEMA and data["machine"]["device"] == "cpu"
     assert data["command"].startswith("relukit bench --device cpu --dtype float32,bfloat16 --sizes 1024,1000")
     assert set(data["copy_gbps"]) == {"float32", "bfloat16"} and set(data["copy_gbps"]["float32"]) == {"1024", "1000"}
     rows = {(r["op"], r["dtype"], r["size"], r["impl"]): r for r in data["results"]}
@@ -56,7 +57,20 @@ def test_cuda_without_cuda_is_a_clear_error(capsys):
 
 def test_saved_bytes_counts_each_storage_once_and_skips_leaves():
     x = torch.randn(1000)
-    assert bench.saved_bytes(torch.relu, x) == 4000  # the output
-    assert bench.saved_bytes(lambda h: h * h, x) == 4000  # h saved twice, one storage
+    assert measure.saved_bytes(torch.relu, x) == 4000  # the output
+    assert measure.saved_bytes(lambda h: h * h, x) == 4000  # h saved twice, one storage
     weight = torch.randn(1000, requires_grad=True)
-    assert bench.saved_bytes(lambda h: h * weight, x) == 4000  # weight is a leaf: alive anyway
+    assert measure.saved_bytes(lambda h: h * weight, x) == 4000  # weight is a leaf: alive anyway
+
+
+def test_threads_apply_to_the_run_only():
+    """Configuring sets nothing; ``--threads`` holds for the measurement and the setting before comes back."""
+    before = torch.get_num_threads()
+    wanted = 1 if before != 1 else 2
+    argv = ["bench", "--quick", "--sizes", "64", "--ops", "relu", "--threads", str(wanted)]
+    args = cli.build_parser().parse_args(argv)
+    config = bench.configure(args)
+    assert torch.get_num_threads() == before
+    data = measure.run(config | {"repeats": 1}, threads=wanted)
+    assert data["machine"]["cpu_threads"] == wanted and torch.get_num_threads() == before
+    assert f"--threads {wanted}" in bench.present.command_line(data)

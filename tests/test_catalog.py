@@ -115,6 +115,16 @@ def test_torch_names_exist_where_claimed(entry):
 
 
 @pytest.mark.parametrize("entry", MEMBERS, **ids)
+def test_the_catalog_binds_formulas_named_by_member(entry):
+    """No math inline in the catalog: every formula is a function of relukit.formulas whose name starts with
+    the member's (``leaky_relu_codes``), or relu's two-region ``relu_slopes`` shared by the clipping members."""
+    callables = [entry.forward, entry.derivative, entry.codes, entry.slopes, entry.torch_formula]
+    for function in (f for f in callables if f is not None):
+        assert function.__module__ == fx.__name__ and function.__name__ != "<lambda>", function
+        assert function.__name__.startswith(entry.name) or function is fx.relu_slopes, function.__name__
+
+
+@pytest.mark.parametrize("entry", MEMBERS, **ids)
 def test_formulas_referenced_exist_in_formulas(entry):
     callables = [entry.forward, entry.derivative, entry.codes, entry.slopes, entry.torch_formula]
     for function in (f for f in callables if f is not None):
@@ -139,3 +149,23 @@ def test_takes_weight_means_a_learned_tensor_beside_the_input(entry):
         assert isinstance(module().weight, torch.nn.Parameter) and not entry.params
     elif module is not None:
         assert not any(isinstance(p, torch.nn.Parameter) for p in module(**defaults(entry)).parameters())
+
+
+def test_optional_parts_are_small_frozen_records_with_named_defaults():
+    """The entry holds what every member has; codes, torch binding, dtype policy and docs extras are records."""
+    import dataclasses
+
+    fields = {f.name: f for f in dataclasses.fields(catalog.Activation)}
+    for record, name in [
+        (catalog.PiecewiseLinear, "piecewise"),
+        (catalog.TorchBinding, "torch"),
+        (catalog.DtypePolicy, "dtypes"),
+        (catalog.Docs, "docs"),
+    ]:
+        assert dataclasses.is_dataclass(record) and record.__dataclass_params__.frozen and name in fields
+    defaults = [f.default for f in fields.values() if callable(f.default)]
+    assert defaults and all(d.__name__ != "<lambda>" for d in defaults)
+    for entry in MEMBERS:
+        assert (entry.piecewise is None) == (entry.derivative is not None), entry.name
+        assert entry.torch_op == (entry.torch.op if entry.torch else None)
+        assert entry.slopes is (entry.piecewise.slopes if entry.piecewise else None)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.conftest import CASES, SPECIALS, case_id
+from tests.cases import CASES, SPECIALS, case_id
 
 import relukit.array as ra
 import relukit.functional as rf

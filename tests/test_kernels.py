@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.conftest import CASES, SPECIALS, case_id
+from tests.cases import CASES, SPECIALS, case_id
 
 pytest.importorskip("triton", reason="relukit.kernels needs triton (pip install 'relukit[gpu]')")
 
@@ -139,12 +139,18 @@ def test_bias_act_equals_torch_act_of_sum(shape, dim, name, params, dtype):
     assert no_codes.numel() == 0
 
 
-def test_functional_routes_to_kernels_and_stays_exact(monkeypatch):
+@pytest.fixture
+def cpu_kernels():
+    """CPU tensors run relukit.kernels (under the Triton interpreter) for the test."""
+    with piecewise.kernels_on("cuda", "cpu"):
+        yield
+
+
+def test_functional_routes_to_kernels_and_stays_exact(monkeypatch, cpu_kernels):
     calls = []
     launch_forward, launch_backward = ops.launch_forward, ops.launch_backward
     monkeypatch.setattr(ops, "launch_forward", lambda *a, **k: calls.append("fwd") or launch_forward(*a, **k))
     monkeypatch.setattr(ops, "launch_backward", lambda *a, **k: calls.append("bwd") or launch_backward(*a, **k))
-    monkeypatch.setattr(piecewise, "FUSED_DEVICES", ("cuda", "cpu"))
     x = sample(VALUES, 300, torch.float32, seed=3)
     grad = sample(GRADS, 300, torch.float32, seed=4)
     leaf = x.clone().requires_grad_()
@@ -159,8 +165,7 @@ def test_functional_routes_to_kernels_and_stays_exact(monkeypatch):
     assert bias.grad.tolist() == ((inputs.detach() + bias.detach()) > 0).sum(0).float().tolist()
 
 
-def test_functional_on_the_kernels_double_backward_and_compile(monkeypatch):
-    monkeypatch.setattr(piecewise, "FUSED_DEVICES", ("cuda", "cpu"))
+def test_functional_on_the_kernels_double_backward_and_compile(cpu_kernels):
     x = sample(VALUES, 300, torch.float32, seed=6)
     leaf, upstream = x.clone().requires_grad_(), torch.randn(300, requires_grad=True)
     (g,) = torch.autograd.grad(rf.leaky_relu(leaf * 1.0, 0.25), leaf, upstream, create_graph=True)
@@ -203,8 +208,10 @@ def test_kernels_are_generated_from_the_entry():
         "",
         "",
         forward=lambda x, xp, cap: xp.where(x > cap, cap, xp.where(x < 0, x * 0.25, x)),
-        codes=lambda x, xp, cap: xp.astype(x > 0, xp.uint8) + xp.astype(x > cap, xp.uint8),
-        slopes=lambda cap: (0.25, 1.0, 0.0),
+        piecewise=catalog.PiecewiseLinear(
+            codes=lambda x, xp, cap: xp.astype(x > 0, xp.uint8) + xp.astype(x > cap, xp.uint8),
+            slopes=lambda cap: (0.25, 1.0, 0.0),
+        ),
         params=(catalog.Param("cap", 3.0),),
     )
     kernel = ops._compile(codegen.forward_source(entry, {"cap": 3.0}, True), True)["forward_kernel"]

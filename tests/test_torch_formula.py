@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.conftest import CASES, SPECIALS, case_id
+from tests.cases import CASES, SPECIALS, case_id
 
 from relukit import catalog
 from relukit._ops import piecewise

@@ -10,127 +10,146 @@ in :mod:`relukit.formulas`. It imports neither NumPy nor torch.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from relukit import formulas as fx
+from relukit.parameters import (
+    REQUIRED,
+    Param,
+    gelu_approximation,
+    independent,
+    integral,
+    non_negative,
+    nonzero,
+    optional_non_negative,
+    ordered,
+    positive,
+)
+from relukit.parameters import finite as finite  # re-exported: relukit.array checks prelu's weight with it
 
 SELU_ALPHA, SELU_SCALE = fx.SELU_ALPHA, fx.SELU_SCALE
 
 
-# ----------------------------------------------------------------------------------------------
-# Parameters
-# ----------------------------------------------------------------------------------------------
-def _real(fn: str, arg: str, value: Any) -> float:
-    """float(value) for a real scalar (Python or 0-d array); TypeError for bool, complex, arrays, strings."""
-    is_complex = isinstance(value, complex) or "complex" in str(getattr(value, "dtype", ""))
-    if (
-        isinstance(value, bool)
-        or is_complex
-        or getattr(value, "ndim", 0) != 0
-        or not isinstance(value, (int, float))
-        and not hasattr(value, "__float__")
-    ):
-        raise TypeError(f"{fn}: {arg} must be a real number, got {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{fn}: {arg} must be a real number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise ValueError(f"{fn}: {arg} must be finite, got {value!r}")
-    return number
-
-
-def finite(fn: str, arg: str, value: Any) -> Any:
-    _real(fn, arg, value)
-    return value
-
-
-def nonzero(fn: str, arg: str, value: Any) -> Any:
-    if _real(fn, arg, value) == 0:
-        raise ValueError(f"{fn}: {arg} must be non-zero, got {value!r}")
-    return value
-
-
-def positive(fn: str, arg: str, value: Any) -> Any:
-    if _real(fn, arg, value) <= 0:
-        raise ValueError(f"{fn}: {arg} must be > 0, got {value!r}")
-    return value
-
-
-def non_negative(fn: str, arg: str, value: Any) -> Any:
-    if _real(fn, arg, value) < 0:
-        raise ValueError(f"{fn}: {arg} must be >= 0, got {value!r}")
-    return value
-
-
-def optional_non_negative(fn: str, arg: str, value: Any) -> Any:
-    return None if value is None else non_negative(fn, arg, value)
-
-
-def gelu_approximation(fn: str, arg: str, value: Any) -> Any:
-    if value not in ("none", "tanh"):
-        raise ValueError(f"{fn}: {arg} must be 'none' or 'tanh', got {value!r}")
-    return value
-
-
-REQUIRED = object()  # default of a parameter that has none (torch's threshold, value)
+def _never(**p: Any) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
-class Param:
-    name: str
-    default: Any
-    check: Callable[[str, str, Any], Any] = finite
+class PiecewiseLinear:
+    """The derivative codes of a piecewise-linear member (the lean backward runs on these).
+
+    ``codes(x, xp, **p)`` is the region of each element (a bool mask for two regions, uint8 0..2 for three),
+    decided by torch's own backward condition at kinks and at NaN; ``slopes(**p)`` the constant derivative
+    of each region. The derivative is ``slopes[codes]`` (NaN where x is NaN) and the backward is
+    ``grad * slopes[codes]``, where ``backward`` says how a slope-0 region treats the incoming gradient:
+    "select" gives 0 (torch's threshold/hardtanh backward), "multiply" gives grad * slope (torch's
+    leaky_relu backward, which keeps NaN and the sign of zero).
+    """
+
+    codes: Callable[..., Any]
+    slopes: Callable[..., tuple[float, ...]]
+    backward: str = "select"
 
 
-# ----------------------------------------------------------------------------------------------
-# The entry
-# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TorchBinding:
+    """Where torch has the member: ``op`` in torch.nn.functional with the same parameters, whether it takes
+    ``inplace=``, and ``formula``, torch's eager forward against the array API, given only where it differs
+    from the reference (relu keeps -0.0; leaky_relu computes x * slope, so slope 0 gives -0.0 and NaN at -inf).
+    """
+
+    op: str
+    inplace: bool = False
+    formula: Callable[..., Any] | None = None
+
+
+@dataclass(frozen=True)
+class DtypePolicy:
+    """``keeps_integers(**p)``: an integer input stays integer (relu, and clipping with integral bounds)."""
+
+    keeps_integers: Callable[..., bool] = _never
+
+
+@dataclass(frozen=True)
+class Docs:
+    """What the docs table and docstrings add to the formulas: the paper and a one-line summary."""
+
+    summary: str = ""
+    reference: str = ""
+
+
 @dataclass(frozen=True)
 class Activation:
     """One member of the family.
 
-    ``forward(x, xp, **p)`` and ``derivative(x, xp, **p)`` are the reference math. Piecewise-linear
-    members leave ``derivative`` out and give ``codes(x, xp, **p)`` and ``slopes(**p)``: the region of
-    each element (a bool mask for two regions, uint8 0..2 for three), decided by torch's own backward
-    condition at kinks and at NaN, and the constant derivative of each region. Their derivative is
-    ``slopes[codes]`` (NaN where x is NaN) and their backward is ``grad * slopes[codes]``, where
-    ``backward`` says how a slope-0 region treats the incoming gradient: "select" gives 0 (torch's
-    threshold/hardtanh backward), "multiply" gives grad * slope (torch's leaky_relu backward, which
-    keeps NaN and the sign of zero).
+    ``forward(x, xp, **p)`` is the reference math; smooth members give ``derivative(x, xp, **p)``,
+    piecewise-linear ones their derivative codes (``piecewise``, see :class:`PiecewiseLinear`) instead.
+    ``params`` are checked one by one, then together by ``validate(fn, **p)``; ``takes_weight`` means a
+    learned per-channel weight tensor comes beside the input (prelu), not a Param. ``module`` is the class
+    name in relukit.nn (and in torch.nn when torch has the module). The optional parts are small records:
+    ``torch`` (:class:`TorchBinding`), ``dtypes`` (:class:`DtypePolicy`), ``docs`` (:class:`Docs`).
 
-    ``torch_formula`` is torch's eager forward written against the array API, given only where it differs
-    from ``forward`` (relu keeps -0.0; leaky_relu computes x * slope, so slope 0 gives -0.0 and NaN at
-    -inf). The fused Triton kernels (``relukit.kernels``) are generated from ``kernel_forward``, so their
-    values are torch's bit for bit.
+    The fused Triton kernels (``relukit.kernels``) and the native ones are generated from
+    ``kernel_forward``, torch's eager formula, so their values are torch's bit for bit. The read-only
+    properties below (``codes``, ``slopes``, ``backward``, ``torch_op``, ...) are shorthands into the records.
     """
 
     name: str
     formula: str
     derivative_formula: str
     forward: Callable[..., Any]
+    module: str = ""
     params: tuple[Param, ...] = ()
-    derivative: Callable[..., Any] | None = None
-    codes: Callable[..., Any] | None = None
-    slopes: Callable[..., tuple[float, ...]] | None = None
     aliases: tuple[str, ...] = ()
-    backward: str = "select"
-    takes_weight: bool = False  # a learned per-channel weight tensor comes beside the input (prelu), not a Param
-    module: str = ""  # class name in relukit.nn (and in torch.nn when torch has the module)
-    torch_op: str | None = None  # name in torch.nn.functional with the same parameters, if any
-    torch_inplace: bool = False  # torch's function takes inplace=
-    keeps_integers: Callable[..., bool] = lambda **p: False  # noqa: E731 (a plain default callable)
-    validate: Callable[..., None] = lambda fn, **p: None  # noqa: E731
-    torch_formula: Callable[..., Any] | None = None
-    reference: str = ""
-    summary: str = ""
+    derivative: Callable[..., Any] | None = None
+    piecewise: PiecewiseLinear | None = None
+    validate: Callable[..., None] = independent
+    takes_weight: bool = False
+    torch: TorchBinding | None = None
+    dtypes: DtypePolicy = DtypePolicy()
+    docs: Docs = Docs()
 
     @property
     def piecewise_linear(self) -> bool:
-        return self.codes is not None
+        return self.piecewise is not None
+
+    @property
+    def codes(self) -> Callable[..., Any] | None:
+        return self.piecewise.codes if self.piecewise else None
+
+    @property
+    def slopes(self) -> Callable[..., tuple[float, ...]] | None:
+        return self.piecewise.slopes if self.piecewise else None
+
+    @property
+    def backward(self) -> str:
+        return self.piecewise.backward if self.piecewise else "select"
+
+    @property
+    def torch_op(self) -> str | None:
+        return self.torch.op if self.torch else None
+
+    @property
+    def torch_inplace(self) -> bool:
+        return self.torch.inplace if self.torch else False
+
+    @property
+    def torch_formula(self) -> Callable[..., Any] | None:
+        return self.torch.formula if self.torch else None
+
+    @property
+    def keeps_integers(self) -> Callable[..., bool]:
+        return self.dtypes.keeps_integers
+
+    @property
+    def reference(self) -> str:
+        return self.docs.reference
+
+    @property
+    def summary(self) -> str:
+        return self.docs.summary
 
     def bind(self, fn: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         """Checked parameters with defaults filled in; ``fn`` names the caller in errors."""
@@ -147,24 +166,12 @@ class Activation:
 
     @property
     def kernel_forward(self) -> Callable[..., Any]:
-        """The forward the fused kernels compute: torch's eager formula (see ``torch_formula``)."""
+        """The forward the fused kernels compute: torch's eager formula (see :class:`TorchBinding`)."""
         return self.torch_formula or self.forward
 
     def code_bits(self, **p: Any) -> int:
         """Bits per element of the packed derivative codes: 1 for two regions, 2 for three."""
         return 1 if len(self.slopes(**p)) <= 2 else 2
-
-
-def _integral(*values: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
-
-
-def _ordered(low: str, high: str) -> Callable[..., None]:
-    def check(fn: str, **p: Any) -> None:
-        if p[low] > p[high]:
-            raise ValueError(f"{fn}: {low} must be <= {high}, got {low}={p[low]!r}, {high}={p[high]!r}")
-
-    return check
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,28 +186,27 @@ MEMBERS: tuple[Activation, ...] = (
         r"1 \text{ if } x > 0 \text{ else } 0",
         module="ReLU",
         forward=fx.relu,
-        codes=lambda x, xp: ~(x <= 0),  # torch threshold_backward(grad, y, 0): NaN passes
-        slopes=lambda: (0.0, 1.0),
-        torch_formula=lambda x, xp: xp.where(x < 0, 0, x),  # clamp_min(x, 0): -0.0 and NaN pass
-        keeps_integers=lambda: True,
-        torch_op="relu",
-        torch_inplace=True,
-        reference="Nair & Hinton 2010; Glorot, Bordes & Bengio 2011",
-        summary="The default: cheap, sparse, non-saturating for x > 0; units can die.",
+        piecewise=PiecewiseLinear(fx.relu_codes, fx.relu_slopes),
+        torch=TorchBinding("relu", inplace=True, formula=fx.relu_torch),
+        dtypes=DtypePolicy(keeps_integers=integral),
+        docs=Docs(
+            summary="The default: cheap, sparse, non-saturating for x > 0; units can die.",
+            reference="Nair & Hinton 2010; Glorot, Bordes & Bengio 2011",
+        ),
     ),
     Activation(
         "relu6",
         r"\min(\max(0, x), 6)",
         r"1 \text{ if } 0 < x < 6 \text{ else } 0",
         module="ReLU6",
-        forward=lambda x, xp: fx.hardtanh(x, xp, 0, 6),
-        codes=lambda x, xp: fx.hardtanh_codes(x, xp, 0, 6),
-        slopes=lambda: (0.0, 1.0),
-        keeps_integers=lambda: True,
-        torch_op="relu6",
-        torch_inplace=True,
-        reference="Krizhevsky 2010; Howard et al. 2017 (MobileNets)",
-        summary="ReLU capped at 6: bounded range for low-precision inference.",
+        forward=fx.relu6,
+        piecewise=PiecewiseLinear(fx.relu6_codes, fx.relu_slopes),
+        torch=TorchBinding("relu6", inplace=True),
+        dtypes=DtypePolicy(keeps_integers=integral),
+        docs=Docs(
+            summary="ReLU capped at 6: bounded range for low-precision inference.",
+            reference="Krizhevsky 2010; Howard et al. 2017 (MobileNets)",
+        ),
     ),
     Activation(
         "hardtanh",
@@ -208,29 +214,24 @@ MEMBERS: tuple[Activation, ...] = (
         r"1 \text{ if } a < x < b \text{ else } 0",
         module="Hardtanh",
         forward=fx.hardtanh,
-        codes=fx.hardtanh_codes,
         params=(Param("min_val", -1.0), Param("max_val", 1.0)),
-        slopes=lambda **p: (0.0, 1.0),
-        keeps_integers=lambda min_val, max_val: _integral(min_val, max_val),
-        validate=_ordered("min_val", "max_val"),
-        torch_op="hardtanh",
-        torch_inplace=True,
-        reference="Collobert 2004",
-        summary="Linear inside [min_val, max_val], clipped outside.",
+        piecewise=PiecewiseLinear(fx.hardtanh_codes, fx.relu_slopes),
+        validate=ordered("min_val", "max_val"),
+        torch=TorchBinding("hardtanh", inplace=True),
+        dtypes=DtypePolicy(keeps_integers=integral),
+        docs=Docs(summary="Linear inside [min_val, max_val], clipped outside.", reference="Collobert 2004"),
     ),
     Activation(
         "threshold",
         r"x \text{ if } x > t \text{ else } v",
         r"1 \text{ if } x > t \text{ else } 0",
         module="Threshold",
-        forward=lambda x, xp, threshold, value: xp.where(x <= threshold, value, x),
-        codes=lambda x, xp, threshold, value: ~(x <= threshold),
+        forward=fx.threshold,
         params=(Param("threshold", REQUIRED), Param("value", REQUIRED)),
-        slopes=lambda **p: (0.0, 1.0),
-        keeps_integers=lambda threshold, value: _integral(threshold, value),
-        torch_op="threshold",
-        torch_inplace=True,
-        summary="Replaces every x <= threshold by value.",
+        piecewise=PiecewiseLinear(fx.threshold_codes, fx.relu_slopes),
+        torch=TorchBinding("threshold", inplace=True),
+        dtypes=DtypePolicy(keeps_integers=integral),
+        docs=Docs(summary="Replaces every x <= threshold by value."),
     ),
     Activation(
         "rectify",
@@ -238,62 +239,58 @@ MEMBERS: tuple[Activation, ...] = (
         r"s \text{ if } x \le t;\ 1 \text{ if } x > t \text{ and } (0 < x < m \text{ or no } m);\ \text{else } 0",
         module="Rectify",
         forward=fx.rectify,
-        codes=fx.rectify_codes,
-        slopes=fx.rectify_slopes,
         params=(
             Param("negative_slope", 0.0, non_negative),
             Param("max_value", None, optional_non_negative),
             Param("threshold", 0.0),
         ),
-        reference="Keras 3 keras.activations.relu",
-        summary="Keras' general rectifier; jumps at threshold when threshold != 0.",
+        piecewise=PiecewiseLinear(fx.rectify_codes, fx.rectify_slopes),
+        docs=Docs(
+            summary="Keras' general rectifier; jumps at threshold when threshold != 0.",
+            reference="Keras 3 keras.activations.relu",
+        ),
     ),
     Activation(
         "leaky_relu",
         r"x \text{ if } x \ge 0 \text{ else } s x",
         r"1 \text{ if } x > 0 \text{ else } s",
         module="LeakyReLU",
-        forward=fx.leaky,
-        codes=fx.leaky_codes,
-        torch_formula=fx.leaky_torch,
+        forward=fx.leaky_relu,
         params=(_SLOPE,),
-        slopes=lambda negative_slope: (negative_slope, 1.0),
         aliases=("leaky", "leakyrelu", "lrelu"),
-        torch_op="leaky_relu",
-        torch_inplace=True,
-        backward="multiply",
-        reference="Maas, Hannun & Ng 2013",
-        summary="A small slope for x < 0 keeps every unit trainable (no dead units).",
+        piecewise=PiecewiseLinear(fx.leaky_relu_codes, fx.leaky_relu_slopes, backward="multiply"),
+        torch=TorchBinding("leaky_relu", inplace=True, formula=fx.leaky_relu_torch),
+        docs=Docs(
+            summary="A small slope for x < 0 keeps every unit trainable (no dead units).",
+            reference="Maas, Hannun & Ng 2013",
+        ),
     ),
     Activation(
         "rrelu",
         r"x \text{ if } x \ge 0 \text{ else } \frac{l+u}{2} x",
         r"1 \text{ if } x > 0 \text{ else } \frac{l+u}{2}",
         module="RReLU",
-        forward=lambda x, xp, lower, upper: fx.leaky(x, xp, (lower + upper) / 2),
-        codes=lambda x, xp, lower, upper: fx.leaky_codes(x, xp),
-        torch_formula=lambda x, xp, lower, upper: fx.leaky_torch(x, xp, (lower + upper) / 2),
-        slopes=lambda lower, upper: ((lower + upper) / 2, 1.0),
+        forward=fx.rrelu,
         params=(Param("lower", 1.0 / 8), Param("upper", 1.0 / 3)),
-        validate=_ordered("lower", "upper"),
-        torch_op="rrelu",
-        torch_inplace=True,
-        backward="multiply",
-        reference="Xu, Wang, Chen & Li 2015",
-        summary="Randomized leaky slope in training; this is the deterministic eval form.",
+        piecewise=PiecewiseLinear(fx.rrelu_codes, fx.rrelu_slopes, backward="multiply"),
+        validate=ordered("lower", "upper"),
+        torch=TorchBinding("rrelu", inplace=True, formula=fx.rrelu_torch),
+        docs=Docs(
+            summary="Randomized leaky slope in training; this is the deterministic eval form.",
+            reference="Xu, Wang, Chen & Li 2015",
+        ),
     ),
     Activation(
         "prelu",
         r"x \text{ if } x > 0 \text{ else } a_c x",
         r"1 \text{ if } x > 0 \text{ else } a_c",
         module="PReLU",
-        forward=lambda x, xp, weight: xp.where(x > 0, x, weight * x),
-        derivative=lambda x, xp, weight: xp.where(x > 0, 1.0, xp.where(x <= 0, weight, x)),
+        forward=fx.prelu,
         aliases=("parametric_relu",),
+        derivative=fx.prelu_derivative,
         takes_weight=True,
-        torch_op="prelu",
-        reference="He, Zhang, Ren & Sun 2015",
-        summary="Leaky ReLU with a learned slope per channel.",
+        torch=TorchBinding("prelu"),
+        docs=Docs(summary="Leaky ReLU with a learned slope per channel.", reference="He, Zhang, Ren & Sun 2015"),
     ),
     Activation(
         "elu",
@@ -301,37 +298,37 @@ MEMBERS: tuple[Activation, ...] = (
         r"1 \text{ if } x > 0 \text{ else } \alpha e^x",
         module="ELU",
         forward=fx.elu,
-        derivative=fx.elu_derivative,
         params=(Param("alpha", 1.0),),
-        torch_op="elu",
-        torch_inplace=True,
-        reference="Clevert, Unterthiner & Hochreiter 2015",
-        summary="Smooth negative saturation at -alpha; mean activations nearer zero.",
+        derivative=fx.elu_derivative,
+        torch=TorchBinding("elu", inplace=True),
+        docs=Docs(
+            summary="Smooth negative saturation at -alpha; mean activations nearer zero.",
+            reference="Clevert, Unterthiner & Hochreiter 2015",
+        ),
     ),
     Activation(
         "celu",
         r"\max(0, x) + \min(0, \alpha (e^{x/\alpha} - 1))",
         r"1 \text{ if } x > 0 \text{ else } e^{x/\alpha}",
         module="CELU",
-        forward=lambda x, xp, alpha: fx.elu(x, xp, alpha, 1.0, alpha),
-        derivative=lambda x, xp, alpha: fx.elu_derivative(x, xp, alpha, 1.0, alpha),
+        forward=fx.celu,
         params=(Param("alpha", 1.0, nonzero),),
-        torch_op="celu",
-        torch_inplace=True,
-        reference="Barron 2017",
-        summary="ELU made continuously differentiable for every alpha.",
+        derivative=fx.celu_derivative,
+        torch=TorchBinding("celu", inplace=True),
+        docs=Docs(summary="ELU made continuously differentiable for every alpha.", reference="Barron 2017"),
     ),
     Activation(
         "selu",
         r"\lambda (x \text{ if } x > 0 \text{ else } \alpha (e^x - 1))",
         r"\lambda (1 \text{ if } x > 0 \text{ else } \alpha e^x)",
         module="SELU",
-        forward=lambda x, xp: fx.elu(x, xp, SELU_ALPHA, SELU_SCALE),
-        derivative=lambda x, xp: fx.elu_derivative(x, xp, SELU_ALPHA, SELU_SCALE),
-        torch_op="selu",
-        torch_inplace=True,
-        reference="Klambauer, Unterthiner, Mayr & Hochreiter 2017",
-        summary="Self-normalizing ELU (alpha ~ 1.6733, lambda ~ 1.0507).",
+        forward=fx.selu,
+        derivative=fx.selu_derivative,
+        torch=TorchBinding("selu", inplace=True),
+        docs=Docs(
+            summary="Self-normalizing ELU (alpha ~ 1.6733, lambda ~ 1.0507).",
+            reference="Klambauer, Unterthiner, Mayr & Hochreiter 2017",
+        ),
     ),
     Activation(
         "gelu",
@@ -339,11 +336,13 @@ MEMBERS: tuple[Activation, ...] = (
         r"\Phi(x) + x \varphi(x)",
         module="GELU",
         forward=fx.gelu,
-        derivative=fx.gelu_derivative,
         params=(Param("approximate", "none", gelu_approximation),),
-        torch_op="gelu",
-        reference="Hendrycks & Gimpel 2016",
-        summary="x weighted by the Gaussian CDF; 'tanh' is the fast approximation.",
+        derivative=fx.gelu_derivative,
+        torch=TorchBinding("gelu"),
+        docs=Docs(
+            summary="x weighted by the Gaussian CDF; 'tanh' is the fast approximation.",
+            reference="Hendrycks & Gimpel 2016",
+        ),
     ),
     Activation(
         "silu",
@@ -351,12 +350,13 @@ MEMBERS: tuple[Activation, ...] = (
         r"\sigma(x) (1 + x (1 - \sigma(x)))",
         module="SiLU",
         forward=fx.silu,
-        derivative=fx.silu_derivative,
         aliases=("swish",),
-        torch_op="silu",
-        torch_inplace=True,
-        reference="Elfwing, Uchibe & Doya 2017; Ramachandran, Zoph & Le 2017",
-        summary="Smooth, non-monotonic self-gated ReLU.",
+        derivative=fx.silu_derivative,
+        torch=TorchBinding("silu", inplace=True),
+        docs=Docs(
+            summary="Smooth, non-monotonic self-gated ReLU.",
+            reference="Elfwing, Uchibe & Doya 2017; Ramachandran, Zoph & Le 2017",
+        ),
     ),
     Activation(
         "mish",
@@ -365,10 +365,11 @@ MEMBERS: tuple[Activation, ...] = (
         module="Mish",
         forward=fx.mish,
         derivative=fx.mish_derivative,
-        torch_op="mish",
-        torch_inplace=True,
-        reference="Misra 2019 (arXiv:1908.08681)",
-        summary="Smooth, non-monotonic; minimum ~ -0.30884 at x ~ -1.1924.",
+        torch=TorchBinding("mish", inplace=True),
+        docs=Docs(
+            summary="Smooth, non-monotonic; minimum ~ -0.30884 at x ~ -1.1924.",
+            reference="Misra 2019 (arXiv:1908.08681)",
+        ),
     ),
     Activation(
         "softplus",
@@ -376,11 +377,10 @@ MEMBERS: tuple[Activation, ...] = (
         r"\sigma(\beta x)",
         module="Softplus",
         forward=fx.softplus,
-        derivative=fx.softplus_derivative,
         params=(Param("beta", 1.0, positive), Param("threshold", 20.0)),
-        torch_op="softplus",
-        reference="Dugas et al. 2001",
-        summary="Smooth ReLU; linear where beta x > threshold (as torch).",
+        derivative=fx.softplus_derivative,
+        torch=TorchBinding("softplus"),
+        docs=Docs(summary="Smooth ReLU; linear where beta x > threshold (as torch).", reference="Dugas et al. 2001"),
     ),
 )
 

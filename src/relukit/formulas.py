@@ -1,5 +1,7 @@
 """Reference formulas of the ReLU family, written once against the array API (``xp`` is the array's
 namespace). :mod:`relukit.catalog` binds them to names and parameters; nothing else should hold a formula.
+Each is named after its member: ``leaky_relu`` (forward), ``leaky_relu_derivative``, ``leaky_relu_codes`` and
+``leaky_relu_slopes`` (derivative codes), ``leaky_relu_torch`` (torch's eager forward, where it differs).
 
 They run in the input's dtype for piecewise-linear members (exact there) and in float64 for smooth
 members (see ``relukit.array``), so constants and overflow guards are chosen for float64. Piecewise-linear
@@ -46,6 +48,27 @@ def relu(x, xp):
     return xp.where(x <= 0, 0, x)
 
 
+def relu_torch(x, xp):
+    return xp.where(x < 0, 0, x)  # torch clamp_min(x, 0): -0.0 and NaN pass
+
+
+def relu_codes(x, xp):
+    return ~(x <= 0)  # torch threshold_backward(grad, y, 0): NaN passes
+
+
+def relu_slopes(**_):
+    """The two regions of relu, relu6, hardtanh and threshold: stopped (0) and passed (1)."""
+    return (0.0, 1.0)
+
+
+def relu6(x, xp):
+    return hardtanh(x, xp, 0, 6)
+
+
+def relu6_codes(x, xp):
+    return hardtanh_codes(x, xp, 0, 6)
+
+
 def hardtanh(x, xp, min_val=-1.0, max_val=1.0):
     return cases(xp, x < min_val, min_val, x > max_val, max_val, x)
 
@@ -56,18 +79,51 @@ def hardtanh_codes(x, xp, min_val=-1.0, max_val=1.0):
     return (x > min_val) & (x < max_val)
 
 
-def leaky(x, xp, negative_slope=0.01):
+def threshold(x, xp, threshold, value):
+    return xp.where(x <= threshold, value, x)
+
+
+def threshold_codes(x, xp, threshold, value):
+    return ~(x <= threshold)  # torch threshold_backward: NaN passes
+
+
+def leaky_relu(x, xp, negative_slope=0.01):
     # slope 0 gives 0 at -inf (the limit); torch's kernel computes -inf * 0 = NaN there.
     below = 0.0 if negative_slope == 0 else xp.minimum(x, 0) * negative_slope
     return xp.where(x < 0, below, x)
 
 
-def leaky_torch(x, xp, negative_slope=0.01):
+def leaky_relu_torch(x, xp, negative_slope=0.01):
     return xp.where(x > 0, x, x * negative_slope)  # torch leaky_relu: x > 0 ? x : x * slope
 
 
-def leaky_codes(x, xp, negative_slope=0.01):
+def leaky_relu_codes(x, xp, negative_slope=0.01):
     return x > 0  # torch leaky_relu_backward: x > 0 ? grad : grad * slope
+
+
+def leaky_relu_slopes(negative_slope=0.01):
+    return (negative_slope, 1.0)
+
+
+def rrelu_slope(lower, upper):
+    """(l + u) / 2: the mean of rrelu's random slope, its slope in eval (Xu et al. 2015)."""
+    return (lower + upper) / 2
+
+
+def rrelu(x, xp, lower, upper):
+    return leaky_relu(x, xp, rrelu_slope(lower, upper))
+
+
+def rrelu_torch(x, xp, lower, upper):
+    return leaky_relu_torch(x, xp, rrelu_slope(lower, upper))
+
+
+def rrelu_codes(x, xp, lower, upper):
+    return leaky_relu_codes(x, xp)
+
+
+def rrelu_slopes(lower, upper):
+    return leaky_relu_slopes(rrelu_slope(lower, upper))
 
 
 def rectify(x, xp, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -104,6 +160,30 @@ def elu_derivative(x, xp, alpha=1.0, scale=1.0, divisor=1.0):
     # torch elu_backward takes the negative branch at x == 0.
     negative = (alpha / divisor) * xp.exp(xp.minimum(x, 0) / divisor)
     return scale * xp.where(x > 0, 1.0, xp.where(x <= 0, negative, x))
+
+
+def celu(x, xp, alpha=1.0):
+    return elu(x, xp, alpha, 1.0, alpha)  # max(0, x) + min(0, alpha (e^(x/alpha) - 1))
+
+
+def celu_derivative(x, xp, alpha=1.0):
+    return elu_derivative(x, xp, alpha, 1.0, alpha)
+
+
+def selu(x, xp):
+    return elu(x, xp, SELU_ALPHA, SELU_SCALE)
+
+
+def selu_derivative(x, xp):
+    return elu_derivative(x, xp, SELU_ALPHA, SELU_SCALE)
+
+
+def prelu(x, xp, weight):
+    return xp.where(x > 0, x, weight * x)
+
+
+def prelu_derivative(x, xp, weight):
+    return xp.where(x > 0, 1.0, xp.where(x <= 0, weight, x))  # NaN passes as NaN
 
 
 def _gelu_tanh_argument(x, xp):

@@ -5,7 +5,7 @@ are or call (``inspect`` and their code objects' names), the op and layer are th
 derives (``relukit.functional.<name>``, ``relukit.nn.<module>``, torch's ``torch.nn.functional.<torch_op>``),
 the backward route follows from the entry's kind (derivative codes or a reference derivative) and the
 fused kernels present in :mod:`relukit._ops`, and the tests are the test files that name the member in a
-string or run the parity matrix over ``tests/conftest.py``'s ``PARAMS``. :mod:`relukit.docs` writes these
+string or run the parity matrix over ``tests/cases.py``'s ``PARAMS``. :mod:`relukit.docs` writes these
 lines into docs/members.md; a test checks that every path exists and every name resolves.
 It imports neither NumPy nor torch.
 """
@@ -29,7 +29,7 @@ TESTS = ROOT / "tests"
 
 @dataclass(frozen=True)
 class Pointer:
-    """A name that ``importlib`` + ``getattr`` resolve (``relukit.formulas.leaky``) and the file holding it."""
+    """A name that ``importlib`` + ``getattr`` resolve (``relukit.formulas.leaky_relu``) and the file holding it."""
 
     name: str
     path: str  # relative to the repository root
@@ -40,7 +40,7 @@ class Pointer:
 
 
 def pointer(name: str) -> Pointer:
-    """The pointer for a dotted name of relukit (``relukit.formulas.leaky``): the longest prefix that is a
+    """The pointer for a dotted name of relukit (``relukit.formulas.leaky_relu``): the longest prefix that is a
     module file of the package holds it (found on disk, so nothing is imported). Paths read ``src/relukit/...``."""
     parts = name.split(".")
     for end in range(len(parts), 1, -1):
@@ -53,7 +53,7 @@ def pointer(name: str) -> Pointer:
 
 def _formula_names(function: Callable[..., Any]) -> list[str]:
     """The functions of :mod:`relukit.formulas` that ``function`` is, or calls (a catalog lambda calling
-    ``fx.leaky(...)``: read from its bytecode, a global bound to the formulas module then an attribute)."""
+    ``fx.leaky_relu(...)``: read from its bytecode, a global bound to the formulas module then an attribute)."""
     if getattr(function, "__module__", None) == formulas.__name__ and function.__name__ != "<lambda>":
         return [function.__name__]
     names, previous = [], None
@@ -112,7 +112,7 @@ def _scan(path: Path, modified: int) -> tuple[frozenset[str], bool, frozenset[st
     )
     matrix = any(
         isinstance(node, ast.ImportFrom)
-        and node.module in ("tests.conftest", "conftest")
+        and node.module in ("tests.cases", "cases")
         and {alias.name for alias in node.names} & {"CASES", "PARAMS"}
         for node in tree.body
     )
@@ -137,8 +137,8 @@ def _imports_params_matrix(path: Path) -> bool:
 
 
 def matrix_members(tests: Path = TESTS) -> set[str]:
-    """The members given parameter sets in ``tests/conftest.py``'s ``PARAMS`` (the parity matrix)."""
-    for node in ast.parse((tests / "conftest.py").read_text()).body:
+    """The members given parameter sets in ``tests/cases.py``'s ``PARAMS`` (the parity matrix)."""
+    for node in ast.parse((tests / "cases.py").read_text()).body:
         target = (
             node.target
             if isinstance(node, ast.AnnAssign)
@@ -184,7 +184,7 @@ def member_lines(entry: catalog.Activation) -> list[str]:
     ]
     if TESTS.is_dir():  # a source checkout
         by_name, by_matrix = test_files(entry)
-        matrix = f"; the parity matrix (`PARAMS` in tests/conftest.py): {_links(by_matrix)}" if by_matrix else ""
+        matrix = f"; the parity matrix (`PARAMS` in tests/cases.py): {_links(by_matrix)}" if by_matrix else ""
         lines.append(f"  - tests: naming it: {_links(by_name) or 'none'}{matrix}")
     return lines
 

@@ -6,10 +6,11 @@ numeric constant of a traced formula becomes a run-time argument ``c[k]``: one c
 every parameter value of the same shape (``leaky_relu`` and eval ``rrelu`` share one; ``rectify`` has a few,
 since its formula branches on ``max_value is None`` and ``negative_slope == 0``).
 
-``csrc/native.cpp`` holds the rest: the forward loop (reads x once, writes y and the packed codes), the
-backward loop (``grad * levels[code]``), both under ``at::parallel_for`` (``torch.set_num_threads``
-governs them), and the autograd functions in C++ (``Lean``, ``LeanBackward``), called from Python through one
-pybind11 function: an eager call is one C++ call.
+``csrc/`` holds the rest, compiled into one extension (``SOURCES``): ``kernels.cpp`` the forward loop (reads
+x once, writes y and the packed codes) and the backward loop (``grad * levels[code]``), both under
+``at::parallel_for`` (``torch.set_num_threads`` governs them); ``native.cpp`` the autograd functions in C++
+(``Lean``, ``LeanBackward``), called from Python through one pybind11 function: an eager call is one C++
+call; ``blocks.h`` the packed layout and block helpers both share.
 
 Build: on first use, with the machine's C++ compiler and ``-march=native`` into
 ``$RELUKIT_CACHE`` (default ``~/.cache/relukit``), keyed by a hash of the sources, the flags, torch's
@@ -39,7 +40,8 @@ from typing import Any
 from relukit import _expressions as expressions
 from relukit import catalog
 
-SOURCE = Path(__file__).with_name("csrc") / "native.cpp"
+CSRC = Path(__file__).with_name("csrc")
+SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp")  # compiled together into one extension
 FLAGS = (
     "-O3",
     "-march=native",
@@ -164,7 +166,8 @@ def _build_inputs() -> tuple[str, str, list[str]]:
 
     generated = header(templates())
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    key = "\n".join([SOURCE.read_text(), generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
+    texts = [path.read_text() for path in (*SOURCES, *sorted(CSRC.glob("*.h")))]
+    key = "\n".join([*texts, generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
     name = "relukit_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     libraries = cpp_extension.library_paths()
@@ -200,7 +203,7 @@ def build() -> Path:
         (directory / "generated.h").write_text(generated)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".so", delete=False) as partial:
             pass
-        args = [*command, f"-I{directory}", str(SOURCE), "-o", partial.name]
+        args = [*command, f"-I{directory}", *map(str, SOURCES), "-o", partial.name]
         args += ["-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python"]
         result = subprocess.run(args, capture_output=True, text=True)
         if result.returncode != 0:

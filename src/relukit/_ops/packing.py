@@ -14,9 +14,8 @@ allocations on CPU cost page faults that dominate an elementwise backward. The p
 backward kernels, so relukit's gradients are computed by the same instructions as torch's.
 
 On CPU, NumPy does the bit work: ``np.packbits``/``np.unpackbits`` are SIMD loops, and NumPy's
-comparisons (``pack_numpy``'s input) run ~5x faster than torch's bool-producing ones (measured at 2^20
-fp32, 1 thread: torch ``x <= 0`` 355 us, NumPy 57 us; unpacking into the proxy 0.29 ms with the lookup
-table, 0.13 ms with ``np.unpackbits``).
+comparisons (``pack_numpy``'s input) are faster than torch's bool-producing ones (BENCHMARKS.md, "Choices
+in the code").
 """
 
 from __future__ import annotations
@@ -78,7 +77,7 @@ def _unpack_3(packed: torch.Tensor, numel: int) -> torch.Tensor:
 
 def pack_numpy(codes_of: Callable[[np.ndarray], np.ndarray], x: np.ndarray, bits: int) -> torch.Tensor:
     """``pack(codes_of(x))`` with NumPy, in chunks of ``CHUNK`` elements: the temporaries of the codes
-    formula then stay in cache instead of faulting in fresh pages (2.3x faster for hardtanh's codes at 2^24)."""
+    formula then stay in cache instead of faulting in fresh pages (BENCHMARKS.md, "Choices in the code")."""
     flat = x.reshape(-1)
     per_byte = 8 // bits
     out = np.empty(packed_size(flat.size, bits), dtype=np.uint8)

@@ -16,9 +16,10 @@ the custom-op dispatch, which costs more host time per call than a GPU kernel ta
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import array_api_compat.numpy as xp_numpy
@@ -42,7 +43,24 @@ def decode(entry: catalog.Activation, values: Sequence[float]) -> dict[str, Any]
     return {p.name: None if math.isnan(v) else v for p, v in zip(entry.params, values)}
 
 
-FUSED_DEVICES = ("cuda",)  # device types where relukit.kernels replaces the torch ops (tests add "cpu")
+_KERNEL_DEVICES = ("cuda",)  # device types where relukit.kernels replaces the torch ops: see kernels_on
+
+
+@contextlib.contextmanager
+def kernels_on(*device_types: str) -> Iterator[None]:
+    """Within the block, tensors on ``device_types`` run relukit.kernels' Triton kernels (``"cpu"`` runs
+    them under the Triton interpreter: tests and dry runs); the setting before is restored on exit.
+
+    Example: ``with kernels_on("cuda", "cpu"): relukit.functional.relu(x)``
+    """
+    global _KERNEL_DEVICES
+    previous, _KERNEL_DEVICES = _KERNEL_DEVICES, tuple(device_types)
+    try:
+        yield
+    finally:
+        _KERNEL_DEVICES = previous
+
+
 _HAS_TRITON = importlib.util.find_spec("triton") is not None  # cheap: triton itself loads on first use
 
 
@@ -58,7 +76,7 @@ def _kernel_ops():
 def fused(*tensors: torch.Tensor) -> bool:
     """True when the Triton kernels apply: their device, dtype and a contiguous layout (as the fakes say)."""
     return (
-        all(t.device.type in FUSED_DEVICES and t.is_contiguous() for t in tensors)
+        all(t.device.type in _KERNEL_DEVICES and t.is_contiguous() for t in tensors)
         and tensors[0].dtype in (torch.float32, torch.float16, torch.bfloat16)
         and _HAS_TRITON
     )
@@ -118,7 +136,7 @@ def native_eager(x: torch.Tensor) -> bool:
         and type(x) is torch.Tensor
         and x.requires_grad
         and x.is_cpu
-        and "cpu" not in FUSED_DEVICES  # tests route CPU tensors to the Triton interpreter
+        and "cpu" not in _KERNEL_DEVICES  # kernels_on("cpu") routes CPU tensors to the Triton interpreter
         and x.dtype in _NATIVE_DTYPES
         and torch.is_grad_enabled()
         and not torch._C._are_functorch_transforms_active()

@@ -14,7 +14,7 @@ _CHUNK = 2**18  # CPU: elements per slice, so the temporaries stay in cache and 
 def _positive(y: torch.Tensor, out: torch.Tensor, non_negative: bool) -> torch.Tensor:
     """max(sign(y), 0), NaN where y is NaN (``nansum`` skips those): 1 where y > 0.
 
-    On CPU this is ~10x faster than summing the bool mask ``y > 0``.
+    On CPU this is faster than summing the bool mask ``y > 0`` (BENCHMARKS.md, "Choices in the code").
     """
     sign = torch.sign(y, out=out)
     return sign if non_negative else sign.clamp_(min=0)

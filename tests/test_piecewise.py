@@ -1,11 +1,12 @@
-"""Lean autograd: packed derivative codes, saved memory, double backward, opcheck, torch.func."""
+"""relukit._ops.piecewise, the lean autograd: packed derivative codes, saved memory, double backward, opcheck,
+torch.func."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.conftest import CASES, case_id
+from tests.cases import CASES, case_id
 
 import relukit
 import relukit.functional as rf
