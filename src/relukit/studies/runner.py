@@ -144,7 +144,7 @@ def _run_in_workers(
     except BaseException:
         _stop(pool)
         raise
-    pool.shutdown(wait=True)
+    pool.shutdown(wait=False)  # every study is done; the workers exit on their own while the caller goes on
     return results
 
 
