@@ -72,16 +72,17 @@ def _study(args: argparse.Namespace) -> int:
         with terminal.progress_bars(len(names)) as bars:
 
             def finished(key: str, result: dict) -> None:
-                bars.study_done()
+                bars.study_done(key, result["timing"]["wall_seconds"])
                 terminal.print_summary(bars.bars.console, key, result)
 
             results = run_studies(
                 names, scale=args.scale, seed=args.seed, device=args.device, data=args.data,
-                progress=bars, on_result=finished,
+                progress=bars, on_start=bars.study_started, on_result=finished, jobs=args.jobs,
             )  # fmt: skip
         index = write_report(results, args.out)
     except (ValueError, TypeError) as error:
-        print(f"relukit study: {error}", file=sys.stderr)
+        notes = "".join(f" ({note})" for note in getattr(error, "__notes__", []))
+        print(f"relukit study: {error}{notes}", file=sys.stderr)
         return 2
     print(f"report: {index}  ({time.perf_counter() - start:.0f} s)")
     return 0
@@ -108,6 +109,10 @@ def _add_study(commands) -> None:
     study.add_argument("--skip", nargs="+", metavar="NAME", help="leave these studies out")
     study.add_argument("--out", default="relukit-report", help="report directory (default: relukit-report/)")
     study.add_argument("--data", metavar="PATH.npz", help="your data (arrays x, y) instead of digits")
+    study.add_argument(
+        "--jobs", type=int, default=None, metavar="N", help="studies run at once, each in its own process "
+        "(default: the cores, at most 2; 1 runs them one after the other, with a bar per loop)",
+    )  # fmt: skip
     study.set_defaults(run=_study)
 
 

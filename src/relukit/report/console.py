@@ -12,7 +12,10 @@ T = TypeVar("T")
 
 
 class BarProgress:
-    """The studies' ``progress(items, description)``: one transient bar per loop, and one for the run."""
+    """The studies' ``progress(items, description)``: one transient bar per loop, and one for the run.
+
+    Studies run in worker processes get no loop bars; a line as each starts and ends shows where they are.
+    """
 
     def __init__(self, bars, total_studies: int) -> None:
         self.bars = bars
@@ -28,8 +31,12 @@ class BarProgress:
         finally:
             self.bars.remove_task(task)
 
-    def study_done(self) -> None:
+    def study_started(self, key: str) -> None:
+        self.bars.console.print(f"{key}: started")
+
+    def study_done(self, key: str, seconds: float) -> None:
         self.bars.advance(self.overall)
+        self.bars.console.print(f"{key}: done in {seconds:.0f} s")
 
 
 @contextlib.contextmanager

@@ -2,7 +2,9 @@
 
 Every study module has ``KEY`` (its key in ``results.json``), ``CONFIGS`` ({"tiny", "quick", "full"}) and
 ``run(config, *, seed, device, progress) -> dict`` of plain numbers, lists and strings: no drawing, no
-printing (``relukit.report`` renders them). :func:`relukit.studies.runner.run_studies` runs several.
+printing (``relukit.report`` renders them). An optional ``COST`` (relative run time; the seconds of its
+``--quick`` run serve) lets the parallel runner start the longest studies first.
+:func:`relukit.studies.runner.run_studies` runs several.
 """
 
 from __future__ import annotations

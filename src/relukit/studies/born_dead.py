@@ -24,6 +24,7 @@ from relukit import data
 from relukit.studies import _common
 
 KEY = "born_dead"
+COST = 16  # relative run time (the runner starts the costliest studies first)
 _VARIANTS = [
     {"name": "relu, N(0,1) weights, zero bias", "activation": "relu", "weights": "gaussian", "bias": 0.0},
     {"name": "relu, He weights, zero bias", "activation": "relu", "weights": "he", "bias": 0.0},

@@ -23,6 +23,7 @@ from relukit.studies import _common
 from relukit.studies import statistics as stats
 
 KEY = "compare"
+COST = 85  # relative run time (the runner starts the costliest studies first)
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "rrelu", "elu", "selu", "gelu", "silu", "mish", "kaf"]
 _COMMON = {"activations": ACTIVATIONS, "channels": 16, "optimizer": "adam", "lr": 0.003, "batch_size": 64}
 CONFIGS = {

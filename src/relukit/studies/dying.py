@@ -27,6 +27,7 @@ from relukit.studies import _common
 from relukit.studies import statistics as stats
 
 KEY = "dying"
+COST = 34  # relative run time (the runner starts the costliest studies first)
 ACTIVATIONS = ["relu", "leaky_relu", "prelu", "mish", "kaf"]
 _COMMON = {"width": 128, "hidden_layers": 3, "optimizer": "adam", "lr": 0.03, "control_lr": 0.001,
            "finetune_lr": 0.001, "batch_size": 64, "scan_batch_size": 512, "activations": ACTIVATIONS}  # fmt: skip

@@ -19,6 +19,7 @@ from relukit import data
 from relukit.studies import _common
 
 KEY = "init"
+COST = 19  # relative run time (the runner starts the costliest studies first)
 _COMMON = {"width": 64, "optimizer": "sgd", "lr": 0.002, "momentum": 0.9, "batch_size": 64, "schemes": ["xavier", "he"]}
 CONFIGS = {
     "tiny": {**_COMMON, "hidden_layers": 30, "epochs": 2, "seeds": 1},

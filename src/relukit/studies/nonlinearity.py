@@ -15,6 +15,7 @@ from relukit import data
 from relukit.studies import _common
 
 KEY = "nonlinearity"
+COST = 7  # relative run time (the runner starts the costliest studies first)
 CONFIGS = {
     "tiny": {"samples": 200, "turns": 1.75, "noise": 0.05, "width": 32, "hidden_layers": 3, "epochs": 15,
              "batch_size": 50, "lr": 0.01, "grid": 21, "points": 50, "activations": ["identity", "relu"]},

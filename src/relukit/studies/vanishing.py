@@ -27,6 +27,7 @@ from relukit.diagnostics import GradientFlowMonitor, scan
 from relukit.studies import _common
 
 KEY = "vanishing"
+COST = 121  # relative run time (the runner starts the costliest studies first)
 ACTIVATIONS = [
     {"name": "sigmoid", "init": "xavier"},
     {"name": "tanh", "init": "xavier"},
