@@ -2,8 +2,8 @@
 
 References: float64 BatchNorm (torch's F.batch_norm) followed by the catalog's reference forward, through
 plain autograd; torch's own BatchNorm + activation modules in float32. Measured bound of the float32
-gradients against stock: max |difference| / max |stock| below 1e-5 (observed up to ~2e-6 on these
-inputs); float64 against the reference: 1e-12.
+gradients against stock: max |difference| / max |stock| below 1e-5 (observed at most 3.6e-7 over the six
+cases and five seeds); float64 against the reference: 1e-12.
 """
 
 from __future__ import annotations
@@ -170,11 +170,12 @@ def test_convert_sync_batchnorm_leaves_it():
     assert type(converted[1]) is rnn.BatchNormAct2d and type(converted[2]) is nn.SyncBatchNorm
 
 
-def test_compile_runs_and_agrees():
+@pytest.mark.parametrize("fullgraph", [False, True])
+def test_compile_runs_and_agrees(fullgraph):
     torch.manual_seed(3)
     model = nn.Sequential(nn.Conv2d(3, 4, 3), rnn.BatchNormAct2d(4, activation="celu"))
     twin = copy.deepcopy(model)
-    compiled = torch.compile(twin, fullgraph=False, backend="aot_eager")
+    compiled = torch.compile(twin, fullgraph=fullgraph, backend="aot_eager")
     x = torch.randn(2, 3, 8, 8)
     model(x).square().sum().backward()
     compiled(x).square().sum().backward()

@@ -21,7 +21,8 @@ are :func:`relukit.formulas.leaky_inverse` and :func:`relukit.formulas.elu_inver
 Invertible here: ``leaky_relu`` with ``negative_slope > 0``, ``elu`` and ``celu`` with ``alpha > 0``,
 ``selu``, and ``identity``; anything else is refused (ValueError). A weight exactly 0 makes
 :math:`\hat x` unrecoverable: a training forward that needs gradients then raises ValueError (there is no
-silent fallback). Small :math:`|\gamma|` and, for the ELU family, BN outputs far below 0 (where
+silent fallback; under ``torch.compile`` the check, a read of the weight on the host, is skipped and such
+a channel's gradients are not finite). Small :math:`|\gamma|` and, for the ELU family, BN outputs far below 0 (where
 :math:`e^z` underflows against 1) lose digits in the inversion; recovered :math:`z` is clamped at
 :math:`\text{divisor} \cdot \ln(\text{eps})`, where ``expm1`` has saturated.
 
@@ -160,7 +161,9 @@ class _BatchNormAct(_NormBase):
             z = F.batch_norm(input, running_mean, running_var, self.weight, self.bias, False, 0.0, self.eps)
             return _activate_(z, self.activation, self.activation_params)
         weight = self.weight
-        if weight is not None and torch.is_grad_enabled() and bool((weight == 0).any()):
+        # the check reads the weight on the host: skipped while torch.compile traces (fullgraph stays whole)
+        checked = weight is not None and torch.is_grad_enabled() and not torch.compiler.is_compiling()
+        if checked and bool((weight == 0).any()):
             channels = torch.nonzero(weight == 0).flatten().tolist()
             raise ValueError(
                 f"{type(self).__name__}: weight must be non-zero in training (backward recovers "
