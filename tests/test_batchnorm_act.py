@@ -230,6 +230,18 @@ def test_lean_abn_fuses_pairs_in_call_order():
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12, msg=name)
 
 
+def test_lean_abn_with_sparse_storage():
+    torch.manual_seed(5)
+    stock = _OutOfOrder().double()
+    x = torch.randn(2, 3, 8, 8, dtype=torch.float64)
+    lean = relukit.lean(copy.deepcopy(stock), sparse=True, abn=True, example_inputs=(x[:1],))
+    stock(x).sum().backward()
+    lean(x).sum().backward()
+    for a, b in zip(stock.parameters(), lean.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12)
+    assert relukit.lean_report(lean)["abn"] is True
+
+
 def test_lean_abn_shares_parameters_with_the_optimizer():
     model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.LeakyReLU(0.1))
     weight = model[1].weight

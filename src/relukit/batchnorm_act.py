@@ -108,14 +108,14 @@ class _InPlaceActivatedBatchNorm(torch.autograd.Function):
             input, weight, bias, running_mean, running_var, True, factor, eps
         )
         y = _activate_(z, name, params)
-        ctx.name, ctx.params, ctx.eps = name, params, eps
+        ctx.activation, ctx.activation_params, ctx.eps = name, params, eps  # not ctx.name: Node.name()
         ctx.save_for_backward(y, weight, bias, invstd)
         return y
 
     @staticmethod
     def backward(ctx, grad_y):  # noqa: ANN001
         y, weight, bias, invstd = ctx.saved_tensors
-        z, grad_z = _inverse_and_grad(y, grad_y, ctx.name, ctx.params)
+        z, grad_z = _inverse_and_grad(y, grad_y, ctx.activation, ctx.activation_params)
         if weight is None:  # gamma = 1, beta = 0
             mean, inverse_deviation, scale = torch.zeros_like(invstd), torch.ones_like(invstd), invstd
         else:  # torch's x_hat = (z - mean) * inverse_deviation, dx = scale * inverse_deviation * (...)
