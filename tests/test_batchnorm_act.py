@@ -256,3 +256,16 @@ def test_lean_abn_needs_example_inputs_and_skips_syncbatchnorm():
     model.eval()  # SyncBatchNorm runs as BatchNorm in eval without a process group
     relukit.lean(model, abn=True, example_inputs=(torch.randn(2, 3, 4, 4),))
     assert type(model[0]) is nn.SyncBatchNorm
+
+
+def test_lean_abn_model_compiles_fullgraph():
+    torch.manual_seed(6)
+    stock = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.LeakyReLU(0.1, inplace=True), nn.Conv2d(4, 4, 3),
+                          nn.BatchNorm2d(4), nn.ELU()).double()  # fmt: skip
+    x = torch.randn(2, 3, 10, 10, dtype=torch.float64)
+    lean = relukit.lean(copy.deepcopy(stock), abn=True, example_inputs=(x,))
+    assert [type(m) for m in lean].count(rnn.BatchNormAct2d) == 2
+    torch.compile(lean, fullgraph=True, backend="aot_eager")(x).sum().backward()
+    stock(x).sum().backward()
+    for a, b in zip(stock.parameters(), lean.parameters()):
+        torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12)
