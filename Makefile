@@ -54,6 +54,8 @@ test: $(TEST_STAMP) browser native
 bench: native
 	$(BIN)/relukit bench --ops relu,leaky_relu,relu6,hardtanh --sizes 2^20,2^24
 	$(BIN)/python benchmarks/memory_models.py --batch 8 --size 112 --repeats 3 --rss --json benchmarks/results/memory_models.json
+	$(BIN)/python benchmarks/memory_models.py --models cspdarknet53 --abn --batch 8 --size 224 --repeats 3 --rss \
+		--json benchmarks/results/memory_models_abn.json
 
 # Type stubs (src/relukit/*.pyi) and docs/api.md, from the runtime; a test fails when they are stale.
 stubs: $(STAMP)

@@ -1,11 +1,13 @@
 """Saved bytes, training step time and peak RSS: ``relukit.lean(model, sparse=True)`` against the stock model.
 
 Models: torchvision's resnet18, vgg11_bn, mobilenet_v2 and densenet121 (random weights, no download; see
-vision_models.py) at ``--batch`` x 3 x ``--size`` x ``--size``, and a 6-layer LeakyReLU(0.01) MLP of width
-1024 at batch 256. For each model:
+vision_models.py) and ``cspdarknet53`` (timm's layout, built in cspdarknet.py) at ``--batch`` x 3 x ``--size``
+x ``--size``, and a 6-layer LeakyReLU(0.01) MLP of width 1024 at batch 256. ``--abn`` adds ``abn=True``
+(in-place activated BatchNorm for BN -> invertible activation pairs). For each model:
 
 * saved bytes: what autograd keeps for backward after the forward (SavedTensorMeter), stock vs lean;
 * gradients: bit-identical after one step (forward, squared-sum loss, backward), from the same weights;
+  with ``--abn`` not bit-identical: the relative difference ||lean - stock|| / ||stock|| over all gradients;
 * step time: forward + backward, stock and lean taking turns ``--repeats`` times, ratio of medians;
 * peak RSS (``--rss``): one step in a fresh subprocess per variant, the peak (VmHWM, reset before the step)
   and the RSS left after backward, each above the RSS before the step.
@@ -14,6 +16,7 @@ lean is traced with ``example_inputs`` of batch 1 before the measured steps.
 
     python benchmarks/memory_models.py --batch 8 --size 112 --repeats 3 --rss \
         --json benchmarks/results/memory_models.json
+    python benchmarks/memory_models.py --models cspdarknet53 --abn --batch 8 --size 224 --repeats 3 --rss
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import relukit
 from relukit.diagnostics import SavedTensorMeter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cspdarknet import cspdarknet53  # noqa: E402
 from vision_models import vision_model  # noqa: E402
 
 VISION = ("resnet18", "vgg11_bn", "mobilenet_v2", "densenet121")
@@ -48,11 +52,13 @@ def build(name: str, batch: int, size: int) -> tuple[nn.Module, torch.Tensor]:
         for index in range(6):
             layers += [nn.Linear(1024 if index else 784, 1024), nn.LeakyReLU(0.01)]
         return nn.Sequential(*layers, nn.Linear(1024, 10)), torch.randn(256, 784)
+    if name == "cspdarknet53":
+        return cspdarknet53(), torch.randn(batch, 3, size, size)
     return vision_model(name), torch.randn(batch, 3, size, size)
 
 
-def make_lean(model: nn.Module, x: torch.Tensor) -> nn.Module:
-    return relukit.lean(model, sparse=True, example_inputs=(x[:1],))
+def make_lean(model: nn.Module, x: torch.Tensor, abn: bool = False) -> nn.Module:
+    return relukit.lean(model, sparse=True, abn=abn, example_inputs=(x[:1],))
 
 
 def step(model: nn.Module, x: torch.Tensor) -> tuple[int, list[torch.Tensor]]:
@@ -73,12 +79,12 @@ def _status(field: str) -> int:
     raise KeyError(field)
 
 
-def child(name: str, variant: str, batch: int, size: int) -> None:
+def child(name: str, variant: str, batch: int, size: int, abn: bool) -> None:
     """One step of one variant; prints as JSON the peak RSS during the step and the RSS left after backward,
     both above the RSS before it (the peak is reset first: ``5 > /proc/self/clear_refs``)."""
     model, x = build(name, batch, size)
     if variant == "lean":
-        model = make_lean(model, x)
+        model = make_lean(model, x, abn)
     gc.collect()
     before = _status("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
@@ -87,18 +93,21 @@ def child(name: str, variant: str, batch: int, size: int) -> None:
     print(json.dumps({"peak_rss": _status("VmHWM") - before, "rss_after_backward": _status("VmRSS") - before}))
 
 
-def rss(name: str, variant: str, batch: int, size: int) -> dict[str, int]:
+def rss(name: str, variant: str, batch: int, size: int, abn: bool) -> dict[str, int]:
     command = [sys.executable, __file__, "--child", name, variant, "--batch", str(batch), "--size", str(size)]
+    command += ["--abn"] if abn else []
     out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 def measure(name: str, args: argparse.Namespace) -> dict:
     stock, x = build(name, args.batch, args.size)
-    lean = make_lean(copy.deepcopy(stock), x)
+    lean = make_lean(copy.deepcopy(stock), x, args.abn)
     saved_stock, grads_stock = step(stock, x)
     saved_lean, grads_lean = step(lean, x)
     identical = all(torch.equal(a, b) for a, b in zip(grads_stock, grads_lean))
+    difference = sum(float((a - b).square().sum()) for a, b in zip(grads_stock, grads_lean))
+    norm = sum(float(a.square().sum()) for a in grads_stock)
     times: dict[str, list[float]] = {"stock": [], "lean": []}
     for _ in range(args.repeats):
         for variant, model in (("stock", stock), ("lean", lean)):
@@ -114,11 +123,14 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         "step_s_stock": statistics.median(times["stock"]),
         "step_s_lean": statistics.median(times["lean"]),
         "identical_gradients": identical,
+        "gradient_relative_difference": (difference / norm) ** 0.5,
+        "abn": args.abn,
         "patterns": {k: v["count"] for k, v in relukit.lean_report(lean)["patterns"].items()},
     }
     row["step_ratio"] = row["step_s_lean"] / row["step_s_stock"]
     if args.rss:
-        stock_rss, lean_rss = rss(name, "stock", args.batch, args.size), rss(name, "lean", args.batch, args.size)
+        stock_rss = rss(name, "stock", args.batch, args.size, args.abn)
+        lean_rss = rss(name, "lean", args.batch, args.size, args.abn)
         for key in ("peak_rss", "rss_after_backward"):
             row |= {f"{key}_stock": stock_rss[key], f"{key}_lean": lean_rss[key]}
             row[f"{key}_ratio"] = lean_rss[key] / max(1, stock_rss[key])
@@ -133,13 +145,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--rss", action="store_true", help="peak RSS of one step in a fresh subprocess")
+    parser.add_argument("--abn", action="store_true", help="lean(..., abn=True): in-place activated BatchNorm")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.child:
-        child(*args.child, args.batch, args.size)
+        child(*args.child, args.batch, args.size, args.abn)
         return
     rows = []
     for name in args.models.split(","):
@@ -149,7 +162,7 @@ def main() -> None:
         print(
             f"{name:13s} saved {row['saved_stock'] / 2**20:8.1f} -> {row['saved_lean'] / 2**20:8.1f} MiB "
             f"({row['saved_ratio']:.3f}) step {row['step_ratio']:.3f}{rss_text} "
-            f"identical={row['identical_gradients']}",
+            f"identical={row['identical_gradients']} gradient difference {row['gradient_relative_difference']:.1e}",
             flush=True,
         )
     if args.json:

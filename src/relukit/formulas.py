@@ -186,6 +186,19 @@ def prelu_derivative(x, xp, weight):
     return xp.where(x > 0, 1.0, xp.where(x <= 0, weight, x))  # NaN passes as NaN
 
 
+def leaky_relu_inverse(y, xp, negative_slope=0.01):
+    """x from y = leaky_relu(x): y if y > 0 else y / s (exact for s > 0; s <= 0 folds the two branches)."""
+    return xp.where(y > 0, y, y / negative_slope)
+
+
+def elu_inverse(y, xp, alpha=1.0, scale=1.0, divisor=1.0):
+    """x from y = elu(x): y / scale if y > 0 else divisor log1p(y / (scale alpha)) (alpha, scale > 0).
+
+    Exact in real arithmetic; in floating point log1p loses digits as y approaches -scale alpha (x far
+    below 0), and gives -inf where expm1 has saturated to -1."""
+    return xp.where(y > 0, y / scale, divisor * xp.log1p(xp.where(y > 0, 0 * y, y) / (scale * alpha)))
+
+
 def _gelu_tanh_argument(x, xp):
     """2u = K x (1 + c x^2) in double-double: its rounding error would be |2u| ulp of e^(2u)."""
     p, e = nm.two_prod(x, x)

@@ -13,7 +13,12 @@ Patterns in the report:
 
 * ``act -> saver (stock + sparse)``: the tensor the stock module saves is saved by another op too;
 * ``act alone (1-bit codes)``: nothing else saves it; lean codes replace it;
-* ``bn -> act``: found, not applied here (in-place activated BatchNorm is a separate policy);
+* ``bn -> act``: found, not applied (``lean(model)`` without ``abn``);
+* ``bn -> act (in-place activated BN)``: with ``abn=True``, a torch ``BatchNorm1d/2d/3d`` whose output
+  only an invertible activation module takes (each called once) becomes one
+  :class:`relukit.nn.BatchNormAct2d` (same parameters, buffers and ``state_dict`` keys) and the activation
+  an ``nn.Identity``; stock bytes are BN's input plus the activation's saved tensor, lean bytes the output
+  it keeps (shared with the next op when that op saves it too);
 * ``unanalysed (stock)``: activation modules the traced forward did not call.
 """
 
@@ -59,9 +64,10 @@ class LeanPlan:
     ``converted`` maps qualified module names to the torch class each had before ``relukit.lean``.
     """
 
-    def __init__(self, converted: dict[str, type[nn.Module]], sparse: bool = True) -> None:
+    def __init__(self, converted: dict[str, type[nn.Module]], sparse: bool = True, abn: bool = False) -> None:
         self.converted = dict(converted)
         self.sparse = sparse
+        self.abn = abn
         self.traced = False
         self.patterns: dict[str, Pattern] = {}
         self._reset()
@@ -72,10 +78,10 @@ class LeanPlan:
         self._trace: _Trace | None = None
 
     def __getstate__(self) -> dict[str, Any]:  # copy.deepcopy / torch.save of a model carrying the hooks
-        return {key: getattr(self, key) for key in ("converted", "sparse", "traced", "patterns")}
+        return {key: getattr(self, key) for key in ("converted", "sparse", "abn", "traced", "patterns")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"abn": False} | state)
         self._reset()
 
     def attach(self, model: nn.Module) -> None:
@@ -107,7 +113,7 @@ class LeanPlan:
         elif self._trace is not None:
             self._trace.hooks.__exit__(None, None, None)
         if self._trace is not None:
-            self.patterns = self._trace.finish(model, self.converted)
+            self.patterns = self._trace.finish(model, self.converted, output if self.abn else None)
             if self.storage is not None:
                 tally = self.storage.tally
                 self.patterns["sparse storage (saved ReLU-family outputs)"] = Pattern(
@@ -117,7 +123,7 @@ class LeanPlan:
 
     def report(self) -> dict[str, Any]:
         """Per pattern: count, module names, bytes stock vs lean in the traced forward (empty before it)."""
-        return {"traced": self.traced, "sparse": self.sparse,
+        return {"traced": self.traced, "sparse": self.sparse, "abn": self.abn,
                 "patterns": {name: p.as_dict() for name, p in self.patterns.items()}}  # fmt: skip
 
 
@@ -130,9 +136,11 @@ class _Trace:
         self.saved_before: WeakIdKeyDictionary = WeakIdKeyDictionary()  # every tensor saved so far
         self.shared: set[tuple[str, str]] = set()
         self.sizes: dict[str, tuple[int, int]] = {}  # module name -> (bytes, elements) of its outputs
-        self.after_bn: set[str] = set()
-        self.called: set[str] = set()
-        self.bn_outputs: WeakIdKeyDictionary = WeakIdKeyDictionary()
+        self.after_bn: dict[str, str] = {}  # activation module -> the BatchNorm whose output it took
+        self.calls: dict[str, int] = {}  # module name -> calls in the traced forward
+        self.nodes: dict[str, Any] = {}  # module name -> grad_fn of its output (BatchNorms, activations)
+        self.bn_input_bytes: dict[str, int] = {}
+        self.bn_outputs: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> BatchNorm name
         self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_plain, lambda t: t)
         self.handles = []
         for name, module in model.named_modules():
@@ -140,7 +148,7 @@ class _Trace:
                 self.handles.append(module.register_forward_pre_hook(self._before(name)))
                 self.handles.append(module.register_forward_hook(self._after(name)))
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
-                self.handles.append(module.register_forward_hook(self._bn))
+                self.handles.append(module.register_forward_hook(self._bn(name)))
 
     def _pack_plain(self, t: torch.Tensor) -> torch.Tensor:
         self.saved(t)
@@ -154,9 +162,15 @@ class _Trace:
             for entry in self.roles.get(tensor, ()):
                 self.shared.add(entry)
 
-    def _bn(self, module: nn.Module, args: Any, output: Any) -> None:
-        if isinstance(output, torch.Tensor):
-            self.bn_outputs[output] = True
+    def _bn(self, name: str):
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            self.calls[name] = self.calls.get(name, 0) + 1
+            if isinstance(output, torch.Tensor) and args and isinstance(args[0], torch.Tensor):
+                self.bn_outputs[output] = name
+                self.nodes[name] = output.grad_fn
+                self.bn_input_bytes[name] = args[0].numel() * args[0].element_size()
+
+        return hook
 
     def _before(self, name: str):
         def hook(module: nn.Module, args: Any) -> None:
@@ -165,31 +179,38 @@ class _Trace:
                 if x in self.saved_before:
                     self.shared.add((name, "input"))
                 if x in self.bn_outputs:
-                    self.after_bn.add(name)
+                    self.after_bn[name] = self.bn_outputs[x]
                 self.roles.setdefault(x, []).append((name, "input"))
 
         return hook
 
     def _after(self, name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
-            self.called.add(name)
+            self.calls[name] = self.calls.get(name, 0) + 1
             if isinstance(output, torch.Tensor):
+                self.nodes[name] = output.grad_fn
                 self.roles.setdefault(output, []).append((name, "output"))
                 size, numel = self.sizes.get(name, (0, 0))
                 self.sizes[name] = (size + output.numel() * output.element_size(), numel + output.numel())
 
         return hook
 
-    def finish(self, model: nn.Module, converted: dict[str, type[nn.Module]]) -> dict[str, Pattern]:
+    def finish(self, model: nn.Module, converted: dict[str, type[nn.Module]], output: Any = None) -> dict[str, Pattern]:
+        """The patterns, with the modules each stays or becomes; ``output`` (the traced forward's) is
+        given when BN -> act pairs are to be fused (``abn=True``)."""
         for handle in self.handles:
             handle.remove()
         patterns = {key: Pattern() for key in ("act -> saver (stock + sparse)", "act alone (1-bit codes)",
                                                "bn -> act", "unanalysed (stock)")}  # fmt: skip
+        if output is not None:
+            patterns[ABN] = self._fuse(model, output)
         for name, stock_class in converted.items():
+            if output is not None and name in patterns[ABN].modules:
+                continue
             module = model.get_submodule(name)
             role = "output" if _stock_saves_output(module) else "input"
             size, numel = self.sizes.get(name, (0, 0))
-            if name not in self.called:
+            if name not in self.calls:
                 key = "unanalysed (stock)"
             elif (name, role) in self.shared:
                 key = "act -> saver (stock + sparse)"
@@ -205,6 +226,58 @@ class _Trace:
             if name in self.after_bn:
                 patterns["bn -> act"].modules.append(name)
         return patterns
+
+    def _fuse(self, model: nn.Module, output: Any) -> Pattern:
+        """Replaces each BN -> invertible activation pair whose BN output nothing else takes by a
+        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's)."""
+        from relukit.batchnorm_act import fuse
+
+        consumers = _consumers(output)
+        pattern = Pattern()
+        for act_name, bn_name in self.after_bn.items():
+            bn_node, act_node = self.nodes.get(bn_name), self.nodes.get(act_name)
+            if self.calls.get(act_name) != 1 or self.calls.get(bn_name) != 1 or bn_node is None:
+                continue
+            if consumers.get(bn_node) != 1 or act_node is None:
+                continue
+            if bn_node not in (edge[0] for edge in act_node.next_functions):
+                continue  # the activation did not take BN's output itself
+            fused = fuse(model.get_submodule(bn_name), model.get_submodule(act_name))
+            if fused is None:
+                continue
+            _replace(model, bn_name, fused)
+            _replace(model, act_name, nn.Identity())
+            size = self.sizes.get(act_name, (0, 0))[0]
+            pattern.modules.append(act_name)
+            pattern.stock_bytes += self.bn_input_bytes[bn_name] + size
+            pattern.lean_bytes += size
+        return pattern
+
+
+ABN = "bn -> act (in-place activated BN)"
+
+
+def _consumers(output: Any) -> dict[Any, int]:
+    """How many edges of the autograd graph behind ``output`` point at each node."""
+    roots = [t.grad_fn for t in torch.utils._pytree.tree_leaves(output) if isinstance(t, torch.Tensor)]
+    counts: dict[Any, int] = {}
+    seen: set[Any] = set()
+    stack = [node for node in roots if node is not None]
+    while stack:
+        node = stack.pop()
+        if node in seen:
+            continue
+        seen.add(node)
+        for next_node, _ in node.next_functions:
+            if next_node is not None:
+                counts[next_node] = counts.get(next_node, 0) + 1
+                stack.append(next_node)
+    return counts
+
+
+def _replace(model: nn.Module, name: str, module: nn.Module) -> None:
+    parent_name, _, leaf = name.rpartition(".")
+    setattr(model.get_submodule(parent_name) if parent_name else model, leaf, module)
 
 
 def _stock_enter(module: nn.Module, args: Any) -> None:
@@ -232,13 +305,18 @@ def plan_of(model: nn.Module) -> LeanPlan | None:
 
 
 def attach_plan(
-    model: nn.Module, converted: dict[str, type[nn.Module]], example_inputs: tuple | None = None
+    model: nn.Module,
+    converted: dict[str, type[nn.Module]],
+    example_inputs: tuple | None = None,
+    *,
+    sparse: bool = True,
+    abn: bool = False,
 ) -> LeanPlan:
     """Puts a LeanPlan on ``model`` (once) and, given ``example_inputs``, traces it now: a forward under
     autograd whose buffer updates (BatchNorm's running statistics) and random draws are undone."""
     plan = plan_of(model)
     if plan is None:
-        plan = LeanPlan(converted)
+        plan = LeanPlan(converted, sparse=sparse, abn=abn)
         plan.attach(model)
     elif plan.traced:  # lean(model) again: the modules the trace kept stock stay stock
         for key in ("act -> saver (stock + sparse)", "unanalysed (stock)"):

@@ -4,7 +4,8 @@ Each class subclasses torch's own module of the same name (``relukit.nn.ReLU`` i
 ``torch.nn.ReLU``), so constructor signatures, defaults, ``extra_repr`` and ``state_dict`` keys are
 torch's by construction; only ``forward`` changes, to ``relukit.functional``'s lean path. ``Rectify``
 (Keras' general rectifier) has no torch module and is defined here; ``KAF`` and ``KAF2D`` (Kafnets,
-Scardapane et al. 2017) come from :mod:`relukit.kaf`. The smooth members' modules (ELU, CELU, SELU, GELU,
+Scardapane et al. 2017) come from :mod:`relukit.kaf`, ``BatchNormAct1d/2d/3d`` (in-place activated
+BatchNorm) from :mod:`relukit.batchnorm_act`. The smooth members' modules (ELU, CELU, SELU, GELU,
 SiLU, Mish, Softplus) take a keyword ``bits`` (None, or 1..8): with it, backward multiplies the gradient by a
 ``bits``-bit table of the derivative and autograd keeps ``bits`` bits per element (see
 ``relukit.functional``); ``extra_repr`` shows it. PReLU's weight is tagged so that
@@ -30,9 +31,11 @@ from torch import nn
 
 from relukit import catalog, functional
 from relukit._ops import fewbit_lean
+from relukit.batchnorm_act import BatchNormAct1d, BatchNormAct2d, BatchNormAct3d
 from relukit.kaf import KAF, KAF2D
 
 __all__ = ["KAF", "KAF2D", "NO_WEIGHT_DECAY", "activation_name", "module_entry"]
+__all__ += ["BatchNormAct1d", "BatchNormAct2d", "BatchNormAct3d"]
 
 NO_WEIGHT_DECAY = "_relukit_no_weight_decay"  # attribute set on parameters to keep out of weight decay
 

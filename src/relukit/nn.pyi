@@ -5,6 +5,9 @@ import torch
 import torch.nn
 
 import relukit.catalog
+from relukit.batchnorm_act import BatchNormAct1d as BatchNormAct1d
+from relukit.batchnorm_act import BatchNormAct2d as BatchNormAct2d
+from relukit.batchnorm_act import BatchNormAct3d as BatchNormAct3d
 from relukit.kaf import KAF as KAF
 from relukit.kaf import KAF2D as KAF2D
 
@@ -14,6 +17,9 @@ __all__ = [
     "NO_WEIGHT_DECAY",
     "activation_name",
     "module_entry",
+    "BatchNormAct1d",
+    "BatchNormAct2d",
+    "BatchNormAct3d",
     "ReLU",
     "ReLU6",
     "Hardtanh",

@@ -148,6 +148,7 @@ def lean(
     *,
     bits: int | None = None,
     sparse: bool = False,
+    abn: bool = False,
     example_inputs: tuple | None = None,
     report: bool = False,
 ) -> nn.Module:
@@ -167,6 +168,15 @@ def lean(
     goes back to torch's module, so the model never keeps more than stock. ``example_inputs`` runs that
     trace now on a copy of ``model`` (``lean_report(model)`` then tells what was done; ``report=True``
     prints it). It is off by default: the packing costs step time (BENCHMARKS.md, "Sparse storage").
+
+    With ``abn=True`` (needs ``example_inputs``: the traced forward finds the pairs), each torch
+    ``BatchNorm1d/2d/3d`` whose output goes only to an invertible activation module (leaky_relu with a
+    positive slope, elu, celu, selu) becomes a :class:`relukit.nn.BatchNormAct2d` (in-place activated
+    BatchNorm: only the activation's output is kept for backward) sharing its parameters and buffers, and
+    the activation an ``nn.Identity``; ``state_dict`` keys stay. It never keeps more than stock, but it is
+    opt-in: its gradients equal stock's to float rounding, not bit for bit (BENCHMARKS.md, "In-place
+    activated BatchNorm"), its statistics are per process (a ``SyncBatchNorm`` is never fused), and a
+    BatchNorm weight exactly 0 then raises in training.
     """
     from relukit import intercept
     from relukit._ops import fewbit_lean
@@ -176,6 +186,8 @@ def lean(
     bits = fewbit_lean.check_bits("lean", bits)
     if report and example_inputs is None and sparse:
         raise ValueError("lean: report=True needs example_inputs (the trace that decides runs a forward)")
+    if abn and example_inputs is None:
+        raise ValueError("lean: abn=True needs example_inputs (the traced forward finds BN -> act pairs), got None")
     relukit_classes = [getattr(rnn, m.module) for m in catalog.MEMBERS]
     stock = {name: type(m) for name, m in model.named_modules() if type(m) in rnn._TORCH_CLASSES}
     model = convert(model, _lean_copy, include=list(rnn._TORCH_CLASSES), exclude=relukit_classes)
@@ -184,10 +196,10 @@ def lean(
             if rnn.activation_name(module) in fewbit_lean.SMOOTH:
                 module.bits = bits
     model = intercept.lean_forward(model, bits)
-    if sparse:
+    if sparse or abn:
         from relukit.leanplan import attach_plan
 
-        attach_plan(model, stock, example_inputs)
+        attach_plan(model, stock, example_inputs, sparse=sparse, abn=abn)
     if report:
         from relukit.leanplan import print_report
 
@@ -202,7 +214,9 @@ def lean_report(model: nn.Module) -> dict[str, Any]:
 
     plan = plan_of(model)
     if plan is None:
-        raise ValueError(f"lean_report: model was not made lean with sparse=True, got {type(model).__name__}")
+        raise ValueError(
+            f"lean_report: model was not made lean with sparse=True or abn=True, got {type(model).__name__}"
+        )
     return plan.report()
 
 
