@@ -18,7 +18,7 @@ from relukit import cli
 from relukit.report import html as report_html
 from relukit.report import writer
 
-STUDY_KEYS = {"nonlinearity", "vanishing", "born_dead", "init", "dying", "compare"}
+STUDY_KEYS = {"nonlinearity", "vanishing", "born_dead", "init", "dying", "compare", "fewbit"}
 
 
 def _study(out: Path, *extra: str) -> int:
