@@ -33,9 +33,9 @@ EXACT = "exact"
 _COMMON = {"members": MEMBERS, "bits": BITS, "optimizer": "adam", "lr": 0.003, "batch_size": 64}
 CONFIGS = {
     # the MLP (width 4 x channels) on flat digits: a few seconds single-threaded
-    "tiny": {**_COMMON, "members": ["gelu"], "model": "mlp", "channels": 8, "seeds": 2, "epochs": 1,
+    "tiny": {**_COMMON, "members": ["gelu"], "model": "mlp", "channels": 8, "seeds": 2, "epochs": 1, "lr": 0.01,
              "batch_size": 128, "cosine_every": 2},
-    "quick": {**_COMMON, "model": "mlp", "channels": 8, "seeds": 3, "epochs": 2, "batch_size": 128,
+    "quick": {**_COMMON, "model": "mlp", "channels": 8, "seeds": 3, "epochs": 2, "batch_size": 128, "lr": 0.01,
               "cosine_every": 4},
     # the compare study's CNN on 8x8 digits; 5 paired seeds: t(4) = 2.78
     "full": {**_COMMON, "model": "cnn", "channels": 16, "seeds": 5, "epochs": 10, "cosine_every": 5},
