@@ -101,11 +101,15 @@ def _status(field: str) -> int:
 
 
 def child(name: str, variant: str, args: argparse.Namespace) -> None:
-    """One step of one variant; prints as JSON the peak RSS during the step and the RSS left after backward,
-    both above the RSS before it (the peak is reset first: ``5 > /proc/self/clear_refs``)."""
+    """One step of one variant after a warm-up step at batch 1; prints as JSON the peak RSS during the step
+    and the RSS left after backward, both above the RSS before it (peak reset first: 5 > /proc/self/clear_refs)."""
     model, x = build(name, args.batch, args.size)
     if variant == "lean":
         model = make_lean(model, x, args.bits, args.sparse)
+    # one untimed step at batch 1 for both variants: one-time work (few-bit tables, kernels loaded, the lean
+    # plan) is not counted in the step's memory
+    model(x[:1]).square().sum().backward()
+    model.zero_grad(set_to_none=True)
     gc.collect()
     before = _status("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
