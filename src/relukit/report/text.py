@@ -216,8 +216,8 @@ STUDIES = {
         ),
         "question": "Does storing the derivative of GELU, SiLU and Mish in 1-4 bits change what training reaches?",
         "method": (
-            "The same {model} (compare's models; width from {channels} channels) on digits, trained {epochs} epochs "
-            "with Adam (lr {lr}, batch {batch_size}) for each of {members} with the exact backward and with the "
+            "A small {model} (the compare study's models, built from {channels} channels) on digits, trained {epochs} "
+            "epochs with Adam (lr {lr}, batch {batch_size}) for each of {members} with the exact backward and with the "
             "few-bit backward at bits {bits} (relukit.fewbit_table: optimal piecewise-constant derivative under "
             "N(0, 1)), {seeds} seeds shared by all variants (run i: same initial weights, same data order). Test "
             "accuracy: mean over seeds with its 95% t interval; the difference to the exact backward is paired per "
@@ -241,7 +241,8 @@ STUDIES = {
 def method(key: str, config: dict) -> str:
     """The study's method, with the numbers of the configuration it ran with."""
     channels = config.get("channels", 0)
-    return STUDIES[key]["method"].format(**config, channels2=2 * channels)
+    listed = {k: ", ".join(map(str, v)) if isinstance(v, list) else v for k, v in config.items()}
+    return STUDIES[key]["method"].format(**listed, channels2=2 * channels)
 
 
 def findings(key: str, result: dict) -> list[str]:
