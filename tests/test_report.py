@@ -18,7 +18,7 @@ from relukit import cli
 from relukit.report import html as report_html
 from relukit.report import writer
 
-STUDY_KEYS = {"nonlinearity", "vanishing", "born_dead", "init", "dying", "compare"}
+STUDY_KEYS = {"nonlinearity", "vanishing", "born_dead", "init", "dying", "compare", "fewbit"}
 
 
 def _study(out: Path, *extra: str) -> int:
@@ -196,10 +196,10 @@ def test_study_cli_cuda_without_a_gpu(tmp_path, capsys):
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        ([], ["nonlinearity", "vanishing", "born-dead", "init", "dying", "compare"]),
+        ([], ["nonlinearity", "vanishing", "born-dead", "init", "dying", "compare", "fewbit"]),
         (["init", "born_dead"], ["init", "born-dead"]),
         (["--only", "compare", "init"], ["compare", "init"]),
-        (["--skip", "compare", "dying", "vanishing"], ["nonlinearity", "born-dead", "init"]),
+        (["--skip", "compare", "dying", "vanishing", "fewbit"], ["nonlinearity", "born-dead", "init"]),
     ],
 )
 def test_study_selection(arguments, expected):

@@ -242,6 +242,27 @@ def _compare(result: dict) -> list[str]:
     return lines
 
 
+def _fewbit(result: dict) -> list[str]:
+    lines = []
+    for member, variants in result["members"].items():
+        compared = {name: r["difference_to_exact"] for name, r in variants.items() if "difference_to_exact" in r}
+        seeds = next(iter(compared.values()))["n"]
+        named = [f"{name} {_difference(d)}" for name, d in compared.items() if d["resolved"]]
+        open_ = [name for name, d in compared.items() if d["resolved"] is None]
+        cosines = ", ".join(f"{name} {r['gradient_cosine_interval']['mean']:.4f}" for name, r in variants.items()
+                            if "gradient_cosine_interval" in r)  # fmt: skip
+        text = f"{member}: mean gradient cosine to exact {cosines}"
+        if named:
+            text += f"; test accuracy differs from exact (95% interval excludes 0): {'; '.join(named)}"
+        if open_:
+            text += f"; not resolved from exact with {seeds} paired seeds: {', '.join(open_)}"
+        lines.append(text)
+    worst = max(((m, v, r["relative_derivative_rms_error"]) for m, vs in result["members"].items()
+                 for v, r in vs.items() if "relative_derivative_rms_error" in r), key=lambda t: t[2])  # fmt: skip
+    lines.append(f"largest derivative error under N(0, 1): {worst[0]} {worst[1]}, RMS {100 * worst[2]:.1f}% of RMS f'")
+    return lines
+
+
 _FINDINGS = {
     "nonlinearity": _nonlinearity,
     "vanishing": _vanishing,
@@ -249,6 +270,7 @@ _FINDINGS = {
     "init": _init,
     "dying": _dying,
     "compare": _compare,
+    "fewbit": _fewbit,
 }
 
 

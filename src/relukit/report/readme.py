@@ -19,6 +19,7 @@ QUESTIONS = {
     "init": "Xavier vs He in a 30-layer ReLU MLP",
     "dying": "what does lr 0.03 kill, and does `revive` help?",
     "compare": "the family on one small CNN, paired seeds",
+    "fewbit": "does a 1-4 bit derivative of GELU/SiLU/Mish change training?",
 }
 
 
@@ -104,8 +105,24 @@ def _compare(r: dict) -> str:
     return text
 
 
+def _fewbit(r: dict) -> str:
+    parts, resolved = [], []
+    for member, variants in r["members"].items():
+        cosines = [f"{v} {a['gradient_cosine_interval']['mean']:.3f}" for v, a in variants.items()
+                   if "gradient_cosine_interval" in a]  # fmt: skip
+        parts.append(f"{member} gradient cosine {', '.join(cosines)}")
+        resolved += [f"{member} {v} {_points(a['difference_to_exact'])}" for v, a in variants.items()
+                     if a.get("difference_to_exact", {}).get("resolved")]  # fmt: skip
+    seeds = r["config"]["seeds"]
+    return (
+        "; ".join(parts)
+        + f"; accuracy differences to exact resolved at 95% ({seeds} paired seeds): "
+        + ("; ".join(resolved) if resolved else "none")
+    )
+
+
 _ROWS = {"nonlinearity": _nonlinearity, "vanishing": _vanishing, "born_dead": _born_dead, "init": _init,
-         "dying": _dying, "compare": _compare}  # fmt: skip
+         "dying": _dying, "compare": _compare, "fewbit": _fewbit}  # fmt: skip
 
 
 def study_table(results: dict) -> str:

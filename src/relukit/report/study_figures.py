@@ -235,6 +235,36 @@ def compare(result: dict, path: Path) -> Path:
     return _finish(figure, path)
 
 
+def fewbit(result: dict, path: Path) -> Path:
+    plt = _pyplot()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    bits = result["config"]["bits"]
+    for index, (member, variants) in enumerate(result["members"].items()):
+        names = [f"{k}bit" for k in bits]
+        offset = (index - 1) * 0.08
+        cosine = [_error(variants[n]["gradient_cosine_interval"]) for n in names]
+        left.errorbar([k + offset for k in bits], [1 - m / 100 for m, _ in cosine], yerr=[h / 100 for _, h in cosine],
+                      fmt="o-", capsize=3, color=f"C{index}", label=member)  # fmt: skip
+        difference = [_error(variants[n]["difference_to_exact"]) for n in names]
+        right.errorbar([k + offset for k in bits], [m for m, _ in difference], yerr=[h for _, h in difference],
+                       fmt="o", capsize=3, color=f"C{index}", label=member)  # fmt: skip
+    left.set_yscale("log")
+    left.set_xticks(bits)
+    left.set_xlabel("bits per element")
+    left.set_ylabel("1 - cosine(k-bit gradient, exact gradient)")
+    left.set_title("gradient direction during training (lower: closer to exact)", fontsize=10)
+    left.legend(fontsize=8)
+    left.grid(alpha=0.3)
+    right.axhline(0, color="0.4", ls="--", lw=1)
+    right.set_xticks(bits)
+    right.set_xlabel("bits per element")
+    right.set_ylabel("test accuracy minus exact backward (points)")
+    right.set_title(f"{result['config']['seeds']} paired seeds, mean ± 95% t interval", fontsize=10)
+    right.legend(fontsize=8)
+    right.grid(alpha=0.3, axis="y")
+    return _finish(figure, path)
+
+
 FIGURES: dict[str, Callable[[dict, Path], Path]] = {
     "nonlinearity": nonlinearity,
     "vanishing": vanishing,
@@ -242,6 +272,7 @@ FIGURES: dict[str, Callable[[dict, Path], Path]] = {
     "init": init,
     "dying": dying,
     "compare": compare,
+    "fewbit": fewbit,
 }
 
 

@@ -199,6 +199,36 @@ def compare(result: dict) -> list[Table]:
     return [Table(f"small {result['model'].upper()} on {result['data']['name']}", columns, rows)]
 
 
+def fewbit(result: dict) -> list[Table]:
+    rows = []
+    for member, variants in result["members"].items():
+        for variant, r in variants.items():
+            cosine = r.get("gradient_cosine_interval")
+            rows.append(
+                [
+                    member,
+                    variant,
+                    interval_text(r["test_accuracy_interval"], 2),
+                    _difference(r.get("difference_to_exact")),
+                    "1" if cosine is None else f"{cosine['mean']:.5f} ± {cosine['half_width'] or 0:.5f}",
+                    _num(r.get("relative_derivative_rms_error"), ".3f"),
+                    f"{r['saved_bytes_per_element']:.3f}",
+                    _bytes(r["saved_bytes_per_step"]),
+                ]
+            )
+    columns = [
+        "member",
+        "backward",
+        "test accuracy [95% interval]",
+        "minus exact, paired (points)",
+        "gradient cosine to exact [95%]",
+        "derivative RMS error / RMS f'",
+        "saved bytes per element (fp32)",
+        "saved/step",
+    ]
+    return [Table(f"few-bit backward: small {result['model'].upper()} on {result['data']['name']}", columns, rows)]
+
+
 SUMMARIES: dict[str, Callable[[dict], list[Table]]] = {
     "nonlinearity": nonlinearity,
     "vanishing": vanishing,
@@ -206,6 +236,7 @@ SUMMARIES: dict[str, Callable[[dict], list[Table]]] = {
     "init": init,
     "dying": dying,
     "compare": compare,
+    "fewbit": fewbit,
 }
 
 

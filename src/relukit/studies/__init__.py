@@ -20,6 +20,7 @@ STUDIES = {
     "init": "relukit.studies.initialization",
     "dying": "relukit.studies.dying",
     "compare": "relukit.studies.compare",
+    "fewbit": "relukit.studies.fewbit",
 }
 SCALES = ("tiny", "quick", "full")
 
