@@ -27,6 +27,7 @@ from relukit.studies import statistics as stats
 from relukit.studies.compare import build, saved_bytes_per_step
 
 KEY = "fewbit"
+COST = 24  # relative run time (the runner starts the costliest studies first)
 MEMBERS = ["gelu", "silu", "mish"]
 BITS = [1, 2, 3, 4]
 EXACT = "exact"
