@@ -40,6 +40,7 @@ from relukit import _expressions as expressions
 from relukit import catalog
 
 SOURCE = Path(__file__).with_name("csrc") / "native.cpp"
+SOURCES = (SOURCE, SOURCE.with_name("mish.cpp"))  # compiled into one extension
 FLAGS = (
     "-O3",
     "-march=native",
@@ -164,7 +165,7 @@ def _build_inputs() -> tuple[str, str, list[str]]:
 
     generated = header(templates())
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    key = "\n".join([SOURCE.read_text(), generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
+    key = "\n".join([*(source.read_text() for source in SOURCES), generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
     name = "relukit_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     libraries = cpp_extension.library_paths()
@@ -200,7 +201,7 @@ def build() -> Path:
         (directory / "generated.h").write_text(generated)
         with tempfile.NamedTemporaryFile(dir=directory, suffix=".so", delete=False) as partial:
             pass
-        args = [*command, f"-I{directory}", str(SOURCE), "-o", partial.name]
+        args = [*command, f"-I{directory}", *map(str, SOURCES), "-o", partial.name]
         args += ["-lc10", "-ltorch", "-ltorch_cpu", "-ltorch_python"]
         result = subprocess.run(args, capture_output=True, text=True)
         if result.returncode != 0:
