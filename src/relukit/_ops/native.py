@@ -165,7 +165,16 @@ def _build_inputs() -> tuple[str, str, list[str]]:
 
     generated = header(templates())
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    key = "\n".join([*(source.read_text() for source in SOURCES), generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
+    key = "\n".join(
+        [
+            *(source.read_text() for source in SOURCES),
+            generated,
+            " ".join(FLAGS),
+            torch.__version__,
+            _cpu(),
+            sys.version,
+        ]
+    )
     name = "relukit_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     libraries = cpp_extension.library_paths()
