@@ -12,13 +12,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from tests.mpmath_reference import _mish, _mish_d
 
 import relukit.array as ra
 import relukit.functional as rf
 from relukit._ops import allocator, native
 from relukit._ops import mish as mish_ops
-
-from tests.mpmath_reference import _mish, _mish_d
 
 N = 1 << 16  # >= mish_ops.MIN_NUMEL: relukit.functional routes to the native op
 EDGES = [0.0, -0.0, 1e-30, -1e-30, 1e-45, 20.0, 40.0, 41.0, -87.5, -91.8, -104.0, 1e4, -1e4, 65504.0, -65504.0]

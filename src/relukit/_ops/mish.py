@@ -27,7 +27,7 @@ from relukit._ops import native
 from relukit._ops.allocator import empty_output, is_dense
 from relukit._ops.traceable import xp_traceable
 
-MIN_NUMEL = 1 << 12  # below this torch's kernel is as fast (per-call overhead; BENCHMARKS.md)
+MIN_NUMEL = 1 << 14  # below this torch's kernel is as fast (per-call overhead; BENCHMARKS.md)
 _aten = torch.ops.aten
 
 
