@@ -82,7 +82,7 @@ def test_every_member_has_tests_and_is_in_the_parity_matrix():
         by_name, by_matrix = membermap.test_files(entry)
         assert by_matrix and "tests/test_functional.py" in by_matrix
         assert all((ROOT / path).is_file() for path in by_name + by_matrix)
-    assert "tests/test_mish_fused.py" in membermap.test_files(catalog.BY_NAME["mish"])[0]
+    assert "tests/test_mish.py" in membermap.test_files(catalog.BY_NAME["mish"])[0]
 
 
 def test_every_link_of_the_page_exists():

@@ -262,15 +262,13 @@ def test_every_scale_configures_the_same_knobs():
 
 
 def test_deterministic_context_pins_and_restores_settings(monkeypatch):
-    from relukit._ops import fused
     from relukit.studies.runner import deterministic
 
-    monkeypatch.setenv("RELUKIT_FUSED", "1")
     threads = torch.get_num_threads()
     state = torch.random.get_rng_state()
     with deterministic("cpu"):
-        assert not fused.enabled() and torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 1
         assert torch.are_deterministic_algorithms_enabled()
         torch.rand(3)
-    assert fused.enabled() and torch.get_num_threads() == threads
+    assert torch.get_num_threads() == threads
     assert torch.equal(torch.random.get_rng_state(), state)  # the caller's random stream is untouched

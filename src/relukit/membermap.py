@@ -87,12 +87,12 @@ def backward_route(entry: catalog.Activation) -> list[tuple[str, list[Pointer]]]
             ("else the Python op `relukit::piecewise_backward`", [pointer("relukit._ops.piecewise.lean_backward")]),
         ]
     routes = []
-    if (PACKAGE / "_ops" / f"{entry.name}.py").is_file():  # a fused kernel of its own (mish)
-        fused = [
+    if (PACKAGE / "_ops" / f"{entry.name}.py").is_file():  # a native kernel of its own (mish)
+        native_kernel = [
             pointer(f"relukit._ops.{entry.name}.{entry.name}_backward"),
             pointer(f"relukit._ops.{entry.name}.applies"),
         ]
-        routes.append(("fused, on large float32 CPU tensors", fused))
+        routes.append(("CPU float32, native C++ (one exponential)", native_kernel))
     op = f"`torch.nn.functional.{entry.torch_op}`" if entry.torch_op else "the catalog formula"
     otherwise = "else " if routes else ""
     routes.append((f"{otherwise}torch's autograd of {op}, called by", [pointer("relukit.functional.apply")]))

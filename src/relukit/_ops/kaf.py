@@ -17,7 +17,7 @@ from typing import Any
 import torch
 
 from relukit import kafmath
-from relukit._ops.fused import xp_traceable as xp
+from relukit._ops.traceable import xp_traceable as xp
 
 TILE_ELEMENTS = 1 << 20  # elements of the (b, C, s, D) kernel tensor per tile (4 MiB in float32)
 

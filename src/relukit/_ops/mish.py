@@ -1,37 +1,78 @@
-"""Fast Mish on CPU: the catalog's single-exponential form, fused by Inductor, as ``torch.library`` ops.
+"""Mish on CPU with one exponential each way: native float32 kernels behind ``torch.library`` ops.
 
 .. math:: \\operatorname{mish}(x) = x \\tanh(\\operatorname{softplus}(x)) = x \\frac{n (n + 2)}{n (n + 2) + 2},
    \\qquad n = e^{x}
 
-(Misra 2019, arXiv:1908.08681; ``formulas.mish``). torch's ``F.mish`` evaluates exp, log1p and tanh
-and its backward sigmoid, softplus and tanh again; the fused loops here evaluate one exponential each way
-and read and write every element once (``relukit._ops.fused``).
+(Misra 2019, arXiv:1908.08681; ``formulas.mish``). torch's ``F.mish`` evaluates exp, log1p and tanh and
+its backward sigmoid, softplus and tanh again; the kernels of ``csrc/mish.cpp`` (built into relukit's
+native extension, ``relukit._ops.native``) evaluate one exponential per element each way, vectorized and
+under ``at::parallel_for``, in float64 inside, so float32 results are within 1 ulp of the float64 value.
+Near the root of mish' the derivative is the catalog's series about it; its coefficients are passed in.
 
 ``relukit::mish(x) -> y`` saves only x for backward, as torch does; ``relukit::mish_backward(grad, x)``
 is ``grad * mish'(x)``. When backward itself is differentiated (``create_graph=True``) it is the
 catalog's derivative composed of differentiable torch ops, so double backward works. Either op runs
-torch's own kernels while the fused ones are compiling or unavailable, or for dtypes other than float32.
+torch's own kernels for dtypes other than float32 (float64, bfloat16, float16: torch's are accurate there,
+or as accurate as the type allows), for tensors with gaps, and where the extension is not built.
 """
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from relukit import catalog
-from relukit._ops import fused
+from relukit import catalog, formulas
+from relukit._ops import native
+from relukit._ops.allocator import empty_output, is_dense
+from relukit._ops.traceable import xp_traceable
 
-MIN_NUMEL = 1 << 16  # below this torch's kernel is as fast (per-call overhead ~80 us each way; BENCHMARKS.md)
+MIN_NUMEL = 1 << 14  # below this torch's kernel is as fast (per-call overhead; BENCHMARKS.md)
 _aten = torch.ops.aten
-_KERNELS = fused.kernels("mish")
 
 
-def _fusable(x: torch.Tensor) -> bool:
-    return x.dtype == torch.float32 and x.device.type == "cpu" and fused.is_dense(x) and _KERNELS.ready(x.numel())
+SERIES_WINDOW = 2.0**-10  # |x - root| below which the kernel uses the root series (see csrc/mish.cpp)
+
+
+@functools.cache
+def series_constants() -> list[float]:
+    """[root_hi, root_lo, window, c_1, c_2, ...]: the catalog's series of mish' about its root, cut where a
+    term stays below 1e-20 over the window (the series' value there is >= 0.26 |x - root|)."""
+    coefficients = formulas._MISH_ROOT_SERIES
+    last = max(k for k, c in enumerate(coefficients) if abs(c) * SERIES_WINDOW**k > 1e-20)
+    return [*formulas.MISH_ROOT, SERIES_WINDOW, *coefficients[1 : last + 1]]
+
+
+def _kernels():
+    return torch.ops.relukit_native if native.available() else None
+
+
+def native_applies(x: torch.Tensor) -> bool:
+    """The native kernels can compute this tensor: float32, CPU, dense (any dimension order)."""
+    return x.dtype == torch.float32 and x.device.type == "cpu" and is_dense(x) and native.available()
+
+
+def _native_forward(x: torch.Tensor) -> torch.Tensor:
+    out = empty_output(x)
+    _kernels().mish_forward_into(x, out)
+    return out
+
+
+def _native_backward(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    if grad.stride() != x.stride():
+        grad = torch.empty_like(x).copy_(grad)  # x's memory order
+    out = empty_output(x)
+    _kernels().mish_backward_into(grad, x, out, series_constants())
+    return out
+
+
+def _backward_applies(grad: torch.Tensor, x: torch.Tensor) -> bool:
+    return native_applies(x) and grad.dtype == x.dtype and grad.shape == x.shape and grad.device == x.device
 
 
 @torch.library.custom_op("relukit::mish", mutates_args=())
 def mish_forward(x: torch.Tensor) -> torch.Tensor:
-    return _KERNELS.compute(False, x) if _fusable(x) else _aten.mish(x)
+    return _native_forward(x) if native_applies(x) else _aten.mish(x)
 
 
 @mish_forward.register_fake
@@ -41,9 +82,7 @@ def _(x: torch.Tensor) -> torch.Tensor:
 
 @torch.library.custom_op("relukit::mish_backward", mutates_args=())
 def mish_backward(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    if _fusable(x) and grad.dtype == x.dtype and grad.shape == x.shape:
-        return _KERNELS.compute(True, x, grad)
-    return _aten.mish_backward(grad, x)
+    return _native_backward(grad, x) if _backward_applies(grad, x) else _aten.mish_backward(grad, x)
 
 
 @mish_backward.register_fake
@@ -54,7 +93,7 @@ def _(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
 def differentiable_backward(grad: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """grad * mish'(x) from the catalog, in float32 at least (its e^x would overflow float16)."""
     work = torch.promote_types(x.dtype, torch.float32)
-    derivative = catalog.BY_NAME["mish"].derivative(x.to(work), fused.xp_traceable)
+    derivative = catalog.BY_NAME["mish"].derivative(x.to(work), xp_traceable)
     return (grad * derivative).to(x.dtype)
 
 
@@ -85,24 +124,42 @@ def _mish_backward_grad(ctx, grad_grad):
 mish_backward.register_autograd(_mish_backward_grad, setup_context=_backward_setup_context)
 
 
+class _EagerMish(torch.autograd.Function):
+    """The eager route: the same kernels as ``relukit::mish`` without the custom op's Python dispatch
+    (~40 us per call each way, which at 2^12-2^16 elements is as much as the kernel)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return _native_forward(x)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        if torch.is_grad_enabled():
+            return differentiable_backward(grad, x)
+        return _native_backward(grad, x) if _backward_applies(grad, x) else _aten.mish_backward(grad, x)
+
+
 def applies(x: torch.Tensor) -> bool:
-    """True where the fused op pays off: float32 CPU tensors of >= MIN_NUMEL elements, outside
+    """True where the native op pays off: float32 CPU tensors of >= MIN_NUMEL elements, outside
     torch.compile (Inductor fuses torch's mish itself) and torch.func transforms (custom ops with
-    ``register_autograd`` do not support ``torch.func.grad`` in torch 2.13)."""
+    ``register_autograd`` do not support ``torch.func.grad`` in torch 2.13), with the extension built."""
     return (
         x.dtype == torch.float32
         and x.device.type == "cpu"
         and x.numel() >= MIN_NUMEL
         and not torch.compiler.is_compiling()
         and not torch._C._are_functorch_transforms_active()
-        and fused.enabled()
+        and native.available()
     )
 
 
 def mish(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
-    """``F.mish`` with the fused kernels. In-place under autograd keeps torch's own in-place op (the
-    fused op needs the unmodified input for backward)."""
-    if inplace and torch.is_grad_enabled() and x.requires_grad:
-        return torch.nn.functional.mish(x, inplace=True)
-    y = mish_forward(x)
+    """``F.mish`` with the native kernels (torch's where they do not apply: see ``native_applies``).
+    In-place under autograd keeps torch's own in-place op (the native op needs the unmodified input for
+    backward)."""
+    if not native_applies(x) or (inplace and torch.is_grad_enabled() and x.requires_grad):
+        return torch.nn.functional.mish(x, inplace=inplace)
+    y = _EagerMish.apply(x)
     return x.copy_(y) if inplace else y

@@ -41,7 +41,7 @@ from relukit import _expressions as expressions
 from relukit import catalog
 
 CSRC = Path(__file__).with_name("csrc")
-SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp")  # compiled together into one extension
+SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp")  # compiled together into one extension
 FLAGS = (
     "-O3",
     "-march=native",

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 
 from relukit import catalog
 from relukit._ops import native, packing
-from relukit._ops.fused import empty_output
+from relukit._ops.allocator import empty_output
 
 _aten = torch.ops.aten
 

@@ -1,9 +1,9 @@
 """Runs studies deterministically and gathers their results into one dict (the future results.json).
 
 Determinism: every study seeds its own generators from ``seed`` and its run names; torch runs with one
-intra-op thread (a fixed reduction order) and ``torch.use_deterministic_algorithms``, and relukit's
-background-compiled fused kernels stay off (``RELUKIT_FUSED=0``); the caller's RNG state, thread count,
-determinism flags and environment are restored afterwards. The one exception is wall-clock
+intra-op thread (a fixed reduction order) and ``torch.use_deterministic_algorithms`` (relukit's native
+kernels are elementwise: their values do not depend on the thread count); the caller's RNG state, thread
+count and determinism flags are restored afterwards. The one exception is wall-clock
 time, which no seed fixes: it is kept apart, under each study's ``"timing"`` key.
 
 Parallel runs: with ``jobs > 1`` the studies run in that many worker processes (started with "spawn", so
@@ -50,24 +50,16 @@ def deterministic(device: str) -> Iterator[None]:
     flags = torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled()
     cudnn_benchmark = torch.backends.cudnn.benchmark
     fork_devices = [] if device == "cpu" else [torch.device(device).index or 0]
-    fused = os.environ.get("RELUKIT_FUSED")
     with torch.random.fork_rng(devices=fork_devices):
         torch.set_num_threads(THREADS)
         torch.use_deterministic_algorithms(True, warn_only=True)
         torch.backends.cudnn.benchmark = False
-        # relukit's fused CPU kernels (Mish) compile in a background thread and take over when ready: a
-        # moment no seed fixes, and their last bits differ from torch's kernels. Studies use torch's.
-        os.environ["RELUKIT_FUSED"] = "0"
         try:
             yield
         finally:
             torch.set_num_threads(threads)
             torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
             torch.backends.cudnn.benchmark = cudnn_benchmark
-            if fused is None:
-                os.environ.pop("RELUKIT_FUSED", None)
-            else:
-                os.environ["RELUKIT_FUSED"] = fused
 
 
 def configuration(name: str, scale: str, data: str | os.PathLike | None = None) -> dict:
@@ -192,7 +184,6 @@ def run_studies(
             "seed": seed,
             "device": device,
             "threads": THREADS,
-            "fused_kernels": False,
             "studies": [studies.result_key(n) for n in chosen],
             "data": None if data is None else str(data),
         }
