@@ -65,14 +65,14 @@ def test_no_module_of_relukit_mutates_another_modules_globals():
 def test_the_scan_sees_assignment_augmented_assignment_and_mutating_calls(tmp_path):
     path = tmp_path / "sample.py"
     path.write_text(
-        "from relukit import functional\nimport relukit.kernels as kernels\nfrom relukit._ops import fused\n"
-        "functional.observers.append(print)\nkernels.FLAG = True\nfused.DEVICES += ('cuda',)\n"
+        "from relukit import functional\nimport relukit.kernels as kernels\nfrom relukit._ops import allocator\n"
+        "functional.observers.append(print)\nkernels.FLAG = True\nallocator.DEVICES += ('cuda',)\n"
         "functional.table['x'] = 1\nsetattr(functional, 'y', 2)\nlocal = []\nlocal.append(1)\n"
     )
     assert [line.split(" ", 1)[1] for line in foreign_mutations(path)] == [
         "functional.observers.append(...)",
         "kernels.FLAG",
-        "fused.DEVICES",
+        "allocator.DEVICES",
         "functional.table[...]",
         "setattr(functional, 'y', 2)",
     ]
