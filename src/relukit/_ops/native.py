@@ -9,7 +9,8 @@ since its formula branches on ``max_value is None`` and ``negative_slope == 0``)
 ``csrc/native.cpp`` holds the rest: the forward loop (reads x once, writes y and the packed codes), the
 backward loop (``grad * levels[code]``), both under ``at::parallel_for`` (``torch.set_num_threads``
 governs them), and the autograd functions in C++ (``Lean``, ``LeanBackward``), called from Python through one
-pybind11 function: an eager call is one C++ call.
+pybind11 function: an eager call is one C++ call. ``csrc/unit_stats.h`` (included there) is DeadUnitMonitor's
+one-pass per-unit sums (relukit.diagnostics.tally).
 
 Build: on first use, with the machine's C++ compiler and ``-march=native`` into
 ``$RELUKIT_CACHE`` (default ``~/.cache/relukit``), keyed by a hash of the sources, the flags, torch's
@@ -164,7 +165,8 @@ def _build_inputs() -> tuple[str, str, list[str]]:
 
     generated = header(templates())
     abi = int(torch._C._GLIBCXX_USE_CXX11_ABI)
-    key = "\n".join([SOURCE.read_text(), generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
+    sources = [path.read_text() for path in sorted(SOURCE.parent.glob("*.[ch]*"))]  # native.cpp and its headers
+    key = "\n".join([*sources, generated, " ".join(FLAGS), torch.__version__, _cpu(), sys.version])
     name = "relukit_native_" + hashlib.sha256(key.encode()).hexdigest()[:16]
     includes = [*cpp_extension.include_paths(), sysconfig.get_paths()["include"]]
     libraries = cpp_extension.library_paths()
