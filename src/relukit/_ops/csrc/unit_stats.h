@@ -10,6 +10,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
+#include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 
 #include <cmath>
@@ -18,50 +19,51 @@
 
 namespace relukit {
 
-constexpr int64_t LANES = 8;  // independent accumulators per unit: the compiler vectorizes across them
+constexpr int64_t LANES = 8;  // independent float64 sums per unit: the compiler vectorizes across them
 
-// Units [begin, end) of one (outer, units, inner) tensor, inner long enough to stream along.
+// Units [begin, end) of one (outer, units, inner) tensor, inner long enough to stream along. The compare is
+// in T's op-math type (float for fp32/fp16/bf16), the sum of |y| in double.
 template <typename T>
 void unit_stats_rows(const T* y, int64_t outer, int64_t units, int64_t inner, int64_t begin, int64_t end,
                      int64_t* count, double* sum) {
+  using A = at::opmath_type<T>;
   for (int64_t u = begin; u < end; ++u) {
-    int64_t c[LANES] = {0};
+    int64_t c = 0;
     double s[LANES] = {0.0};
     for (int64_t o = 0; o < outer; ++o) {
       const T* row = y + (o * units + u) * inner;
       int64_t i = 0;
       for (; i + LANES <= inner; i += LANES) {
         for (int64_t k = 0; k < LANES; ++k) {
-          const double v = static_cast<double>(row[i + k]);
-          c[k] += v > 0.0;
-          s[k] += std::fabs(v);
+          const A v = static_cast<A>(row[i + k]);
+          c += v > A(0);
+          s[k] += std::fabs(static_cast<double>(v));
         }
       }
       for (; i < inner; ++i) {
-        const double v = static_cast<double>(row[i]);
-        c[0] += v > 0.0;
-        s[0] += std::fabs(v);
+        const A v = static_cast<A>(row[i]);
+        c += v > A(0);
+        s[0] += std::fabs(static_cast<double>(v));
       }
     }
-    for (int64_t k = 0; k < LANES; ++k) {
-      count[u] += c[k];
-      sum[u] += s[k];
-    }
+    count[u] += c;
+    for (int64_t k = 0; k < LANES; ++k) sum[u] += s[k];
   }
 }
 
 // Units [begin, end) when inner is short (a 2-D output's features: inner = 1): walk each outer row's
-// contiguous block of units.
+// contiguous block of units, each unit with its own sums.
 template <typename T>
 void unit_stats_columns(const T* y, int64_t outer, int64_t units, int64_t inner, int64_t begin, int64_t end,
                         int64_t* count, double* sum) {
+  using A = at::opmath_type<T>;
   for (int64_t o = 0; o < outer; ++o) {
     const T* block = y + o * units * inner;
     for (int64_t u = begin; u < end; ++u) {
       for (int64_t i = 0; i < inner; ++i) {
-        const double v = static_cast<double>(block[u * inner + i]);
-        count[u] += v > 0.0;
-        sum[u] += std::fabs(v);
+        const A v = static_cast<A>(block[u * inner + i]);
+        count[u] += v > A(0);
+        sum[u] += std::fabs(static_cast<double>(v));
       }
     }
   }
