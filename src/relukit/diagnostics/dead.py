@@ -248,8 +248,7 @@ class DeadUnitMonitor(ShowsReport):
                 f"DeadUnitMonitor: layer {name!r} had {tally.units} units and now has {units} "
                 f"(output shape {tuple(y.shape)}, unit axis {axis}); pass unit_axis"
             )
-        with torch.no_grad():
-            tally.add(y.detach(), axis, self._scratch)
+        tally.add(y, axis, self._scratch)
 
     # -- results ---------------------------------------------------------------------------------
     def report(self, *, local: bool = False) -> DeadUnitReport:

@@ -25,7 +25,7 @@ def _positive(y: torch.Tensor, out: torch.Tensor, non_negative: bool) -> torch.T
 
 def _native_kernel(y: torch.Tensor) -> Any | None:
     """relukit's native extension where it takes ``y`` (a CPU floating tensor, ``RELUKIT_NATIVE`` not 0)."""
-    if y.device.type != "cpu" or y.dtype not in _NATIVE_DTYPES:
+    if not y.is_cpu or y.dtype not in _NATIVE_DTYPES:
         return None
     return native.module()
 
@@ -71,10 +71,16 @@ class Tally:
         if y.ndim == 1:
             y, axis = y.unsqueeze(0), 1
         kernel = _native_kernel(y)
-        if kernel is not None:  # one pass, one call: the same counts; |a| summed in float64
+        if kernel is not None:  # one pass, one call, no autograd record: the same counts; |a| summed in float64
             kernel.unit_stats(y, axis, self.positive, self.abs_sum, self.batch_dead)
-            self._count(y, axis)
-            return
+        else:
+            with torch.no_grad():
+                self._add_torch(y.detach(), axis, scratch)
+        self.elements += y.numel() // self.units
+        self.samples += y.shape[0] if axis != 0 else 1
+        self.batches += 1
+
+    def _add_torch(self, y: torch.Tensor, axis: int, scratch: dict) -> None:
         dims = [d for d in range(y.ndim) if d != axis]
         per_unit = y.numel() // self.units
         exact = y.dtype == torch.float64 or y.dtype == torch.float32 and per_unit < _EXACT_FLOAT32
@@ -83,12 +89,6 @@ class Tally:
         self.positive += positive
         self.abs_sum += magnitude
         self.batch_dead += (positive == 0).sum()
-        self._count(y, axis)
-
-    def _count(self, y: torch.Tensor, axis: int) -> None:
-        self.elements += y.numel() // self.units
-        self.samples += y.shape[0] if axis != 0 else 1
-        self.batches += 1
 
     def meta(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "units": self.units, "producer": self.producer, "norm": self.norm}
