@@ -7,10 +7,13 @@ functional calls (``F.relu`` inside forward), measured side by side.
   no mode active) vs the same calls with that check replaced by a constant (target: < 1%);
 * ``lean``: relukit.lean(model) (LeanMode around the forward) vs the stock model: time and saved bytes.
 
-Each repeat runs both variants in ABBA order; the per-repeat ratios' median is reported.
+Each repeat runs both variants in ABBA order; the per-repeat ratios' median is reported. ``--clock cpu``
+times the process's CPU time instead of the wall clock: on a machine shared with other jobs, time spent
+waiting for a core then counts for neither variant (meaningful with ``--threads 1``, where torch's forward
+and backward run on the calling thread).
 
     .venv/bin/python benchmarks/intercept_overhead.py [--model cnn|googlenet] [--batch 64] [--repeats 15]
-        [--steps 3] [--threads N]
+        [--steps 3] [--threads N] [--clock wall|cpu]
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import os
 import platform
 import statistics
 import time
@@ -58,16 +62,19 @@ def build(name: str, relu=F.relu) -> tuple[nn.Module, tuple[int, ...]]:
     return vision_model("googlenet", aux_logits=False), (3, 64, 64)
 
 
-def _steps(model, optimizer, x, y, steps: int) -> float:
-    start = time.perf_counter()
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def _steps(model, optimizer, x, y, steps: int, clock=time.perf_counter) -> float:
+    start = clock()
     for _ in range(steps):
         optimizer.zero_grad(set_to_none=True)
         F.cross_entropy(model(x), y).backward()
         optimizer.step()
-    return (time.perf_counter() - start) / steps
+    return (clock() - start) / steps
 
 
-def compare(models: dict[str, nn.Module], contexts: dict[str, object], shape, batch, repeats, steps) -> dict:
+def compare(models: dict[str, nn.Module], contexts: dict[str, object], shape, batch, repeats, steps, clock) -> dict:
     """Median step time of two variants (keys "a" and "b") and the median of their per-repeat ratio b / a."""
     x, y = torch.randn(batch, *shape), torch.randint(0, 10, (batch,))
     optimizers = {k: torch.optim.SGD(m.parameters(), lr=0.01) for k, m in models.items()}
@@ -75,12 +82,13 @@ def compare(models: dict[str, nn.Module], contexts: dict[str, object], shape, ba
     for repeat in range(repeats + 1):
         for key in ("a", "b") if repeat % 2 else ("b", "a"):
             with contexts.get(key, contextlib.nullcontext()):
-                elapsed = _steps(models[key], optimizers[key], x, y, steps)
+                elapsed = _steps(models[key], optimizers[key], x, y, steps, clock)
             if repeat:  # the first round warms up
                 times[key].append(elapsed)
     ratios = [b / a for a, b in zip(times["a"], times["b"])]
     return {"a_ms": 1e3 * statistics.median(times["a"]), "b_ms": 1e3 * statistics.median(times["b"])} | {
         "ratio": statistics.median(ratios),
+        "ratio_quartiles": statistics.quantiles(ratios, n=4)[::2],
         "ratio_min": min(ratios),
         "ratio_max": max(ratios),
     }
@@ -100,18 +108,26 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {platform.machine()}")
-    print(f"{args.model}, batch {args.batch}, {args.repeats} repeats x {args.steps} steps (ABBA, median ratio)")
-    run = dict(batch=args.batch, repeats=args.repeats, steps=args.steps)
+    print(
+        f"{args.model}, batch {args.batch}, {args.repeats} repeats x {args.steps} steps (ABBA, median ratio), "
+        f"{args.clock} clock, load average {' '.join(f'{v:.2f}' for v in os.getloadavg())}"
+    )
+    run = dict(batch=args.batch, repeats=args.repeats, steps=args.steps, clock=CLOCKS[args.clock])
 
     model, shape = build(args.model)
     monitor = DeadUnitMonitor(model)
     r = compare({"a": model, "b": model}, {"b": monitor}, shape, **run)
     layers = len(monitor.report().layers)
-    print(f"monitor ({layers} layers via the mode): {r['a_ms']:.1f} -> {r['b_ms']:.1f} ms/step, ratio {r['ratio']:.3f}")
+    low, high = r["ratio_quartiles"]
+    print(
+        f"monitor ({layers} layers via the mode): {r['a_ms']:.1f} -> {r['b_ms']:.1f} ms/step, ratio {r['ratio']:.3f} "
+        f"(quartiles {low:.3f}-{high:.3f})"
+    )
 
     if args.model == "cnn":
         model, shape = build("cnn", relu=rf.relu)
@@ -127,6 +143,7 @@ def main() -> None:
         f"lean via the mode: {r['a_ms']:.1f} -> {r['b_ms']:.1f} ms/step, ratio {r['ratio']:.3f}; "
         f"saved for backward {before / 2**20:.2f} -> {after / 2**20:.2f} MiB ({after / before:.3f})"
     )
+    print(f"load average at the end {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ since its formula branches on ``max_value is None`` and ``negative_slope == 0``)
 x once, writes y and the packed codes) and the backward loop (``grad * levels[code]``), both under
 ``at::parallel_for`` (``torch.set_num_threads`` governs them); ``native.cpp`` the autograd functions in C++
 (``Lean``, ``LeanBackward``), called from Python through one pybind11 function: an eager call is one C++
-call; ``blocks.h`` the packed layout and block helpers both share.
+call; ``blocks.h`` the packed layout and block helpers both share; ``unit_stats.h`` (included by
+``native.cpp``) DeadUnitMonitor's one-pass per-unit sums (relukit.diagnostics.tally); ``mish.cpp`` Mish.
 
 Build: on first use, with the machine's C++ compiler and ``-march=native`` into
 ``$RELUKIT_CACHE`` (default ``~/.cache/relukit``), keyed by a hash of the sources, the flags, torch's

@@ -24,8 +24,9 @@ functional call of the family made inside a module's ``forward`` — ``F.relu(x)
 torch-function mode, entered for the model's forward only) — named ``"<enclosing module>/<member>#<k>"``
 (k counts that member's calls in one forward of the enclosing module; ``"relu#0"`` at the root).
 
-Cost: a few on-device reductions per observed call (count of positives and sum of |a| per unit), no host
-synchronization until ``report()``.
+Cost: per observed call, the count of positives and the sum of |a| per unit, on the output's device: one
+pass of relukit's native kernel on CPU, a few torch reductions elsewhere; no host synchronization until
+``report()``.
 """
 
 from __future__ import annotations
@@ -248,8 +249,7 @@ class DeadUnitMonitor(ShowsReport):
                 f"DeadUnitMonitor: layer {name!r} had {tally.units} units and now has {units} "
                 f"(output shape {tuple(y.shape)}, unit axis {axis}); pass unit_axis"
             )
-        with torch.no_grad():
-            tally.add(y.detach(), axis, self._scratch)
+        tally.add(y, axis, self._scratch)
 
     # -- results ---------------------------------------------------------------------------------
     def report(self, *, local: bool = False) -> DeadUnitReport:

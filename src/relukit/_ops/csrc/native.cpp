@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "blocks.h"
+#include "unit_stats.h"
 
 namespace relukit {
 
@@ -139,4 +140,5 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
   m.def("bucket_codes", &relukit::bucket_codes, "packed few-bit codes: boundaries below x");
   m.def("variant_bits", &relukit::variant_bits, "bits of a variant's codes");
+  m.def("unit_stats", &relukit::unit_stats, "DeadUnitMonitor's per-unit sums in one pass (in place)");
 }
