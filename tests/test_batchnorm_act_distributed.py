@@ -5,12 +5,10 @@ stock model's per-rank gradients."""
 from __future__ import annotations
 
 import datetime
-import socket
-import time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from tests.helpers import spawn_ranks
 from torch import nn
 
 import relukit
@@ -42,20 +40,8 @@ def _worker(rank, port, out):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_ddp_gradients_are_the_mean_of_per_rank_stock_gradients(tmp_path):
-    context = mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=1):  # re-raises a worker's exception
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            raise AssertionError("distributed workers did not finish within 120 s")
+    spawn_ranks(_worker, WORLD, str(tmp_path))
     expected, means = None, []
     for rank in range(WORLD):
         stock = _model()

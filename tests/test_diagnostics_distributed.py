@@ -5,12 +5,10 @@ from __future__ import annotations
 import datetime
 import json
 import math
-import socket
-import time
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
+from tests.helpers import spawn_ranks
 from torch import nn
 
 from relukit.diagnostics import GradientFlowMonitor, scan
@@ -80,20 +78,8 @@ def _worker(rank, port, out):
         dist.destroy_process_group()
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_reports_are_global_on_every_rank(tmp_path):
-    context = mp.spawn(_worker, args=(_free_port(), str(tmp_path)), nprocs=WORLD, join=False)
-    deadline = time.monotonic() + 120
-    while not context.join(timeout=1):  # re-raises a worker's exception
-        if time.monotonic() > deadline:
-            for process in context.processes:
-                process.kill()
-            raise AssertionError("distributed workers did not finish within 120 s")
+    spawn_ranks(_worker, WORLD, str(tmp_path))
     results = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in range(WORLD)]
 
     for rank, result in enumerate(results):

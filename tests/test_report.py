@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from tests.helpers import without_timing
 
 from relukit import cli
 from relukit.report import html as report_html
@@ -37,14 +38,6 @@ def _load(path: Path) -> dict:
         raise AssertionError(f"results.json holds {constant}, which is not JSON")
 
     return json.loads((path / "results.json").read_text(), parse_constant=reject)
-
-
-def _without_timing(value):
-    if isinstance(value, dict):
-        return {k: _without_timing(v) for k, v in value.items() if k != "timing"}
-    if isinstance(value, list):
-        return [_without_timing(v) for v in value]
-    return value
 
 
 def test_results_json_schema(tiny_report):
@@ -73,7 +66,7 @@ def test_same_command_gives_the_same_numbers(tiny_report, tmp_path):
     command = [sys.executable, "-m", "relukit.cli", "study", "--tiny", "--out", str(again)]
     subprocess.run(command, check=True, capture_output=True, env={**os.environ, "PYTHONHASHSEED": "12345"})
     first, second = _load(tiny_report), _load(again)
-    assert _without_timing(first) == _without_timing(second)
+    assert without_timing(first) == without_timing(second)
     assert first["compare"]["timing"] != {}  # wall-clock times exist, and are the only thing left out
 
 

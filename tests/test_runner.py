@@ -6,19 +6,12 @@ import types
 
 import pytest
 import torch
+from tests.helpers import without_timing
 
 from relukit import cli, studies
 from relukit.studies import runner
 
 CHEAP = ["born-dead", "nonlinearity"]  # the two cheapest studies, in their tiny configurations
-
-
-def _without_timing(value):
-    if isinstance(value, dict):
-        return {k: _without_timing(v) for k, v in value.items() if k != "timing"}
-    if isinstance(value, list):
-        return [_without_timing(v) for v in value]
-    return value
 
 
 def test_parallel_run_equals_serial_run():
@@ -39,7 +32,7 @@ def test_parallel_run_equals_serial_run():
     )  # fmt: skip
     serial = runner.run_studies(CHEAP, scale="tiny", jobs=1, progress=recorder(1))
     assert calls[2] == [] and calls[1]  # jobs=2 ran in workers (which cannot call this process's progress)
-    assert _without_timing(parallel) == _without_timing(serial)
+    assert without_timing(parallel) == without_timing(serial)
     # the keys in the order the studies were named, not the order they finished in
     assert list(parallel) == list(serial) == ["meta", "born_dead", "nonlinearity"]
     assert all(parallel[key]["timing"]["wall_seconds"] > 0 for key in ("born_dead", "nonlinearity"))
