@@ -188,3 +188,26 @@ def test_retain_graph_second_backward_rebuilds_the_same_values():
     expected = torch.autograd.grad((x.relu() @ weight).square().sum(), (x, weight))
     assert_identical(list(first), list(expected))
     assert_identical(list(second), list(expected))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("numel", [1, 63, 64, 65, 16384 * 3 + 5])
+def test_native_mask_and_values_are_numpys_packbits_and_boolean_index(dtype, numel):
+    from relukit._ops import native
+
+    if not native.available():
+        pytest.skip("native extension not built (RELUKIT_NATIVE=0 or no compiler)")
+    import numpy as np
+
+    from relukit import sparse
+
+    t = torch.relu(torch.randn(numel, generator=torch.Generator().manual_seed(numel))).to(dtype)
+    t[: min(3, numel)] = torch.tensor([-0.0, float("nan"), float("-inf")][: min(3, numel)], dtype=dtype)
+    bits = t.view(sparse._BITS[t.element_size()])
+    mask, values = torch.ops.relukit_native.sparse_pack(bits)
+    keep = bits.numpy() != 0  # the reference: NumPy's bit-pattern test, packbits and boolean indexing
+    assert np.array_equal(mask.numpy(), np.packbits(keep, bitorder="little"))
+    assert np.array_equal(values.numpy(), bits.numpy()[keep])
+    assert torch.equal(torch.ops.relukit_native.sparse_unpack(mask, values, numel), bits)
+    with pytest.raises(RuntimeError, match="sparse_unpack"):
+        torch.ops.relukit_native.sparse_unpack(mask, values[:-1], numel)

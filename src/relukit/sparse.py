@@ -22,6 +22,8 @@ import numpy as np
 import torch
 from torch.utils.weak import WeakIdKeyDictionary
 
+from relukit._ops import native
+
 __all__ = ["SparseStorage", "ZERO_PRODUCERS", "sparse_storage"]
 
 # Autograd nodes whose output may hold exact zeros: torch's relu, relu6/hardtanh, threshold and relukit's
@@ -62,10 +64,7 @@ class _Sparse:
     __slots__ += ("uses", "rebuilt")
 
     def __init__(self, t: torch.Tensor, bits: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
-        flat = bits.numpy().reshape(-1)  # the bit patterns (an integer view of t): NumPy's boolean indexing
-        keep = flat != 0
-        mask = torch.from_numpy(np.packbits(keep, bitorder="little"))
-        values = torch.from_numpy(flat[keep])
+        mask, values = _pack(bits.reshape(-1))
         self.nbytes = mask.nbytes + values.nbytes
         self.outer = outer  # hooks entered before ours (a SavedTensorMeter, save_on_cpu) see what we keep
         self.mask, self.values = (mask, values) if outer is None else (outer[0](mask), outer[0](values))
@@ -94,11 +93,25 @@ class _Sparse:
 
     def _rebuild(self) -> torch.Tensor:
         mask, values = (self.mask, self.values) if self.outer is None else map(self.outer[1], (self.mask, self.values))
-        numel = self.shape.numel()
-        keep = np.unpackbits(mask.numpy(), count=numel, bitorder="little").view(np.bool_)
-        out = torch.zeros(numel, dtype=values.dtype)
-        out.numpy()[keep] = values.numpy()
-        return out.view(self.dtype).view(self.shape)
+        return _unpack(mask, values, self.shape.numel()).view(self.dtype).view(self.shape)
+
+
+def _pack(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mask, values) of a flat integer tensor of bit patterns: the native kernels (csrc/sparse.cpp), else NumPy."""
+    if native.available():
+        return torch.ops.relukit_native.sparse_pack(flat)
+    keep = flat.numpy() != 0
+    return torch.from_numpy(np.packbits(keep, bitorder="little")), torch.from_numpy(flat.numpy()[keep])
+
+
+def _unpack(mask: torch.Tensor, values: torch.Tensor, numel: int) -> torch.Tensor:
+    """The flat tensor of bit patterns that :func:`_pack` stored."""
+    if native.available():
+        return torch.ops.relukit_native.sparse_unpack(mask, values, numel)
+    keep = np.unpackbits(mask.numpy(), count=numel, bitorder="little").view(np.bool_)
+    out = torch.zeros(numel, dtype=values.dtype)
+    out.numpy()[keep] = values.numpy()
+    return out
 
 
 @dataclass

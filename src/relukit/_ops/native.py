@@ -11,7 +11,8 @@ x once, writes y and the packed codes) and the backward loop (``grad * levels[co
 ``at::parallel_for`` (``torch.set_num_threads`` governs them); ``native.cpp`` the autograd functions in C++
 (``Lean``, ``LeanBackward``), called from Python through one pybind11 function: an eager call is one C++
 call; ``blocks.h`` the packed layout and block helpers both share; ``unit_stats.h`` (included by
-``native.cpp``) DeadUnitMonitor's one-pass per-unit sums (relukit.diagnostics.tally); ``mish.cpp`` Mish.
+``native.cpp``) DeadUnitMonitor's one-pass per-unit sums (relukit.diagnostics.tally); ``mish.cpp`` Mish;
+``sparse.cpp`` the mask and values of relukit.sparse.
 
 Build: on first use, with the machine's C++ compiler and ``-march=native`` into
 ``$RELUKIT_CACHE`` (default ``~/.cache/relukit``), keyed by a hash of the sources, the flags, torch's
@@ -42,7 +43,7 @@ from relukit import _expressions as expressions
 from relukit import catalog
 
 CSRC = Path(__file__).with_name("csrc")
-SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp")  # compiled together into one extension
+SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp", CSRC / "sparse.cpp")  # compiled together into one extension
 FLAGS = (
     "-O3",
     "-march=native",
