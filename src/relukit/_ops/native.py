@@ -43,7 +43,8 @@ from relukit import _expressions as expressions
 from relukit import catalog
 
 CSRC = Path(__file__).with_name("csrc")
-SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp", CSRC / "sparse.cpp")  # compiled together into one extension
+# compiled together into one extension
+SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp", CSRC / "sparse.cpp")
 FLAGS = (
     "-O3",
     "-march=native",
