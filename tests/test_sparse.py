@@ -204,10 +204,13 @@ def test_native_mask_and_values_are_numpys_packbits_and_boolean_index(dtype, num
     t = torch.relu(torch.randn(numel, generator=torch.Generator().manual_seed(numel))).to(dtype)
     t[: min(3, numel)] = torch.tensor([-0.0, float("nan"), float("-inf")][: min(3, numel)], dtype=dtype)
     bits = t.view(sparse._BITS[t.element_size()])
-    mask, values = torch.ops.relukit_native.sparse_pack(bits)
+    mask, values, nnz = torch.ops.relukit_native.sparse_pack(bits, numel)
     keep = bits.numpy() != 0  # the reference: NumPy's bit-pattern test, packbits and boolean indexing
     assert np.array_equal(mask.numpy(), np.packbits(keep, bitorder="little"))
-    assert np.array_equal(values.numpy(), bits.numpy()[keep])
+    assert np.array_equal(values.numpy(), bits.numpy()[keep]) and nnz == keep.sum()
     assert torch.equal(torch.ops.relukit_native.sparse_unpack(mask, values, numel), bits)
     with pytest.raises(RuntimeError, match="sparse_unpack"):
         torch.ops.relukit_native.sparse_unpack(mask, values[:-1], numel)
+    # above max_nnz nothing is compacted: the caller keeps the tensor dense
+    _, kept, counted = torch.ops.relukit_native.sparse_pack(bits, nnz - 1)
+    assert kept.numel() == 0 and counted == nnz

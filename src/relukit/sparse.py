@@ -63,8 +63,9 @@ class _Sparse:
     __slots__ = ("mask", "values", "nbytes", "shape", "dtype", "version", "original", "producer", "outer")
     __slots__ += ("uses", "rebuilt")
 
-    def __init__(self, t: torch.Tensor, bits: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
-        mask, values = _pack(bits.reshape(-1))
+    def __init__(
+        self, t: torch.Tensor, mask: torch.Tensor, values: torch.Tensor, producer: str, outer: _Hooks | None
+    ) -> None:
         self.nbytes = mask.nbytes + values.nbytes
         self.outer = outer  # hooks entered before ours (a SavedTensorMeter, save_on_cpu) see what we keep
         self.mask, self.values = (mask, values) if outer is None else (outer[0](mask), outer[0](values))
@@ -96,11 +97,17 @@ class _Sparse:
         return _unpack(mask, values, self.shape.numel()).view(self.dtype).view(self.shape)
 
 
-def _pack(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mask, values) of a flat integer tensor of bit patterns: the native kernels (csrc/sparse.cpp), else NumPy."""
+def _pack(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mask, values) of a flat integer tensor of bit patterns, or None where that is not smaller than the
+    tensor: ``n / 8 + nnz * itemsize >= n * itemsize``. The native kernels (csrc/sparse.cpp), else NumPy."""
+    numel, itemsize = flat.numel(), flat.element_size()
+    max_nnz = (numel * itemsize - (numel + 7) // 8 - 1) // itemsize  # the most non-zeros that still save bytes
     if native.available():
-        return torch.ops.relukit_native.sparse_pack(flat)
+        mask, values, nnz = torch.ops.relukit_native.sparse_pack(flat, max_nnz)
+        return (mask, values) if nnz <= max_nnz else None
     keep = flat.numpy() != 0
+    if int(keep.sum()) > max_nnz:
+        return None
     return torch.from_numpy(np.packbits(keep, bitorder="little")), torch.from_numpy(flat.numpy()[keep])
 
 
@@ -198,16 +205,14 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
         return t if outer is None else _Outer(outer[1], outer[0](t))
 
     def _compress(self, root: torch.Tensor) -> _Sparse | None:
-        bits = root.detach().view(_BITS[root.element_size()])
-        nnz = int(torch.count_nonzero(bits))
-        numel, itemsize = root.numel(), root.element_size()
-        if (numel + 7) // 8 + nnz * itemsize >= numel * itemsize:
+        stored = _pack(root.detach().view(_BITS[root.element_size()]).reshape(-1))
+        if stored is None:
             self.tally.dense_tensors += 1
             return None
-        packed = _Sparse(root, bits, root.grad_fn.name(), self._outer[-1] if self._outer else None)
+        packed = _Sparse(root, *stored, root.grad_fn.name(), self._outer[-1] if self._outer else None)
         tally = self.tally
         tally.sparse_tensors += 1
-        tally.dense_bytes += numel * itemsize
+        tally.dense_bytes += root.numel() * root.element_size()
         tally.stored_bytes += packed.nbytes
         tally.by_producer[packed.producer] = tally.by_producer.get(packed.producer, 0) + 1
         return packed

@@ -65,6 +65,62 @@ inline void store_word(uint8_t* mask, int64_t w, int64_t bytes, uint64_t m) {
   std::memcpy(mask + 8 * w, &m, std::min<int64_t>(8, bytes - 8 * w));
 }
 
+#if defined(__AVX2__)
+// 8 x int32 lanes at a time (fp32's bit patterns): for a mask byte b, LEFT[b] lists the set lanes first (pack
+// moves them together), SPREAD[b] gives lane j the rank of bit j among the set bits (unpack moves them back).
+struct Lanes {
+  alignas(32) int32_t left[256][8];
+  alignas(32) int32_t spread[256][8];
+  Lanes() {
+    for (int b = 0; b < 256; ++b) {
+      int k = 0;
+      for (int j = 0; j < 8; ++j) left[b][j] = 0, spread[b][j] = 0;
+      for (int j = 0; j < 8; ++j) {
+        if (b >> j & 1) left[b][k] = j, spread[b][j] = k++;
+      }
+    }
+  }
+};
+const Lanes LANES;
+
+// The values of one mask word's 64 int32 elements, appended at v + position; `limit`: how far this task may
+// write (the 8-lane store writes up to 7 lanes past the last value, which a later store or the limit covers).
+inline int64_t compress_word(const int32_t* xs, uint64_t word, int32_t* v, int64_t position, int64_t limit) {
+  for (int g = 0; g < WORD / 8; ++g) {
+    const int b = int(word >> (8 * g) & 0xff);
+    if (position + 8 <= limit) {
+      const __m256i x = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xs + 8 * g));
+      const __m256i order = _mm256_load_si256(reinterpret_cast<const __m256i*>(LANES.left[b]));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(v + position), _mm256_permutevar8x32_epi32(x, order));
+    } else {
+      for (int k = 0, bits = b; bits != 0; bits &= bits - 1, ++k) v[position + k] = xs[8 * g + __builtin_ctz(bits)];
+    }
+    position += __builtin_popcount(b);
+  }
+  return position;
+}
+
+// One mask word's 64 int32 elements rebuilt from the values at v + position (reads stay below `limit`).
+inline int64_t expand_word(int32_t* os, uint64_t word, const int32_t* v, int64_t position, int64_t limit) {
+  const __m256i select = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+  for (int g = 0; g < WORD / 8; ++g) {
+    const int b = int(word >> (8 * g) & 0xff);
+    if (position + 8 <= limit) {
+      const __m256i values = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(v + position));
+      const __m256i order = _mm256_load_si256(reinterpret_cast<const __m256i*>(LANES.spread[b]));
+      const __m256i set = _mm256_cmpeq_epi32(_mm256_and_si256(_mm256_set1_epi32(b), select), select);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(os + 8 * g),
+                          _mm256_and_si256(_mm256_permutevar8x32_epi32(values, order), set));
+    } else {
+      for (int j = 0; j < 8; ++j) os[8 * g + j] = 0;
+      for (int k = 0, bits = b; bits != 0; bits &= bits - 1, ++k) os[8 * g + __builtin_ctz(bits)] = v[position + k];
+    }
+    position += __builtin_popcount(b);
+  }
+  return position;
+}
+#endif
+
 // Exclusive prefix of per-chunk counts, in place: counts[c] becomes the index of chunk c's first value.
 inline int64_t exclusive_prefix(std::vector<int64_t>& counts) {
   int64_t total = 0;
@@ -77,7 +133,7 @@ inline int64_t exclusive_prefix(std::vector<int64_t>& counts) {
 }
 
 template <typename I>
-std::tuple<at::Tensor, at::Tensor> pack_typed(const at::Tensor& bits) {
+std::tuple<at::Tensor, at::Tensor, int64_t> pack_typed(const at::Tensor& bits, int64_t max_nnz) {
   const int64_t n = bits.numel();
   const int64_t words = (n + WORD - 1) / WORD;
   const int64_t bytes = (n + 7) / 8;
@@ -99,6 +155,8 @@ std::tuple<at::Tensor, at::Tensor> pack_typed(const at::Tensor& bits) {
     }
   });
   const int64_t nnz = exclusive_prefix(counts);
+  if (nnz > max_nnz) return {mask, at::empty({0}, bits.options()), nnz};  // the caller keeps t dense
+  counts.push_back(nnz);
   at::Tensor values = at::empty({nnz}, bits.options());
   I* v = values.mutable_data_ptr<I>();
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
@@ -106,13 +164,21 @@ std::tuple<at::Tensor, at::Tensor> pack_typed(const at::Tensor& bits) {
       int64_t position = counts[c];
       for (int64_t w = c * CHUNK; w < std::min(words, (c + 1) * CHUNK); ++w) {
         const I* xs = x + w * WORD;
-        for (uint64_t word = load_word(m, w, bytes); word != 0; word &= word - 1) {
-          v[position++] = xs[__builtin_ctzll(word)];
+        const uint64_t word = load_word(m, w, bytes);
+#if defined(__AVX2__)
+        if constexpr (sizeof(I) == 4) {
+          if ((w + 1) * WORD <= n) {
+            position = compress_word(reinterpret_cast<const int32_t*>(xs), word, reinterpret_cast<int32_t*>(v),
+                                     position, counts[c + 1]);
+            continue;
+          }
         }
+#endif
+        for (uint64_t rest = word; rest != 0; rest &= rest - 1) v[position++] = xs[__builtin_ctzll(rest)];
       }
     }
   });
-  return {mask, values};
+  return {mask, values, nnz};
 }
 
 template <typename I>
@@ -134,18 +200,26 @@ at::Tensor unpack_typed(const at::Tensor& mask, const at::Tensor& values, int64_
   });
   TORCH_CHECK(exclusive_prefix(counts) == values.numel(), "relukit sparse_unpack: the mask has ",
               "a different number of set bits than values has elements (", values.numel(), ")");
+  counts.push_back(values.numel());
   at::Tensor out = at::empty({n}, values.options());
   I* o = out.mutable_data_ptr<I>();
   at::parallel_for(0, chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       int64_t position = counts[c];
-      const int64_t first = c * CHUNK * WORD;
-      std::memset(o + first, 0, sizeof(I) * (std::min(n, (c + 1) * CHUNK * WORD) - first));
       for (int64_t w = c * CHUNK; w < std::min(words, (c + 1) * CHUNK); ++w) {
         I* os = o + w * WORD;
-        for (uint64_t word = load_word(m, w, bytes); word != 0; word &= word - 1) {
-          os[__builtin_ctzll(word)] = v[position++];
+        const uint64_t word = load_word(m, w, bytes);
+#if defined(__AVX2__)
+        if constexpr (sizeof(I) == 4) {
+          if ((w + 1) * WORD <= n) {
+            position = expand_word(reinterpret_cast<int32_t*>(os), word, reinterpret_cast<const int32_t*>(v),
+                                   position, counts.back());
+            continue;
+          }
         }
+#endif
+        std::memset(os, 0, sizeof(I) * std::min(WORD, n - w * WORD));
+        for (uint64_t rest = word; rest != 0; rest &= rest - 1) os[__builtin_ctzll(rest)] = v[position++];
       }
     }
   });
@@ -158,11 +232,12 @@ at::Tensor unpack_typed(const at::Tensor& mask, const at::Tensor& values, int64_
   CASE(at::kInt, int32_t)          \
   CASE(at::kLong, int64_t)
 
-std::tuple<at::Tensor, at::Tensor> sparse_pack(const at::Tensor& bits) {
+// (mask, values, nnz); values is empty when nnz > max_nnz (dense storage is smaller: nothing is compacted).
+std::tuple<at::Tensor, at::Tensor, int64_t> sparse_pack(const at::Tensor& bits, int64_t max_nnz) {
   TORCH_CHECK(bits.device().is_cpu() && bits.is_contiguous(), "relukit sparse_pack: bits must be a contiguous ",
               "CPU tensor");
 #define RELUKIT_PACK_CASE(type, I) \
-  if (bits.scalar_type() == type) return pack_typed<I>(bits);
+  if (bits.scalar_type() == type) return pack_typed<I>(bits, max_nnz);
   RELUKIT_SPARSE_TYPES(RELUKIT_PACK_CASE)
   TORCH_CHECK(false, "relukit sparse_pack: bits must be uint8/int16/int32/int64, got ", bits.scalar_type());
 }
@@ -183,7 +258,7 @@ at::Tensor sparse_unpack(const at::Tensor& mask, const at::Tensor& values, int64
 }  // namespace relukit
 
 TORCH_LIBRARY_FRAGMENT(relukit_native, m) {
-  m.def("sparse_pack(Tensor bits) -> (Tensor, Tensor)");
+  m.def("sparse_pack(Tensor bits, int max_nnz) -> (Tensor, Tensor, int)");
   m.def("sparse_unpack(Tensor mask, Tensor values, int numel) -> Tensor");
 }
 
