@@ -122,6 +122,29 @@ def test_same_values_with_any_thread_count(built):
         assert torch.equal(y, results[0][0]) and torch.equal(g, results[0][1])
 
 
+@pytest.mark.parametrize("shift", [1, 3, 5, 7])
+def test_packs_and_scalar_tail_agree(built, shift):
+    """Each element's value does not depend on whether it falls in a vector pack or the scalar tail
+    (csrc/lanes.h: one template, the same rounding): shifting the input moves elements between them."""
+    x = torch.cat([torch.linspace(-120, 60, 100_003), torch.tensor(EDGES), grid()[::7]])
+    grad = torch.randn_like(x)
+    y, g = mish_ops.mish_forward(x), mish_ops.mish_backward(grad, x)
+    y_shifted = mish_ops.mish_forward(x[shift:].contiguous())
+    g_shifted = mish_ops.mish_backward(grad[shift:].contiguous(), x[shift:].contiguous())
+    torch.testing.assert_close(y_shifted, y[shift:], rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(g_shifted, g[shift:], rtol=0, atol=0, equal_nan=True)
+    # pieces shorter than a pack run the scalar path only
+    picks = torch.cat(
+        [torch.tensor(EDGES), x[torch.randint(0, x.numel(), (2000,), generator=torch.Generator().manual_seed(shift))]]
+    )
+    scalar_y = torch.cat([mish_ops.mish_forward(piece.contiguous()) for piece in picks.split(shift)])
+    scalar_g = torch.cat([mish_ops.mish_backward(torch.ones_like(p), p.contiguous()) for p in picks.split(shift)])
+    torch.testing.assert_close(scalar_y, mish_ops.mish_forward(picks), rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(
+        scalar_g, mish_ops.mish_backward(torch.ones_like(picks), picks), rtol=0, atol=0, equal_nan=True
+    )
+
+
 @pytest.mark.parametrize(
     "make",
     [

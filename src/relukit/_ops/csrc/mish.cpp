@@ -7,8 +7,9 @@
 // rounding that matters, the final one to float32, so results are within 1 ulp of the float64 value
 // (0.5 ulp measured, tests/test_mish.py), subnormal outputs included (no subnormal intermediate exists in
 // double). e^x is a Cody-Waite reduction
-// and a degree-10 Taylor polynomial (relative error < 3e-13, far below float32's 6e-8), written with
-// plain arithmetic and std::fma so that GCC vectorizes the loops (AVX2: 4 doubles per instruction).
+// and a degree-10 Taylor polynomial (relative error < 3e-13, far below float32's 6e-8). The math is written
+// once, as templates over the lane type of lanes.h: packs of 2 x 4 doubles (AVX2 + FMA) and one double for
+// the tails and other CPUs, rounding identically (tests/test_mish.py compares them bit for bit).
 //
 // Large |x|: the exponent's argument is clamped to [-200, 40]; past 40, t is 1 in double and mish' is 1;
 // below -200, x e^x is far below float32's smallest subnormal and the clamped value rounds to -0 all the
@@ -33,6 +34,8 @@
 #include <cstring>
 #include <vector>
 
+#include "lanes.h"
+
 namespace relukit {
 namespace {
 
@@ -41,37 +44,28 @@ constexpr int MAX_SERIES = 48;
 constexpr double LOW = -200.0;  // e^LOW is a normal double; x e^x rounds to -0 in float32 below it
 constexpr double HIGH = 40.0;   // beyond, n (n + 2) + 2 == n (n + 2) in double: t = 1
 
-inline double clamp(double x, double low, double high) {
+template <class L>
+L clamp(L x, double low, double high) {
   // NaN fails both comparisons and is returned unchanged.
-  return x < low ? low : (x > high ? high : x);
+  return lanes::select(lanes::less(x, low), L(low), lanes::select(lanes::greater(x, high), L(high), x));
 }
 
 // e^a for a in [LOW, HIGH] (or NaN): a = k ln2 + r, |r| <= ln2 / 2, e^a = 2^k e^r.
-inline double exp_bounded(double a) {
+template <class L>
+L exp_bounded(L a) {
   constexpr double log2e = 1.4426950408889634;
   constexpr double ln2_hi = 0.6931471803691238;  // 32 significant bits: k ln2_hi is exact
   constexpr double ln2_lo = 1.9082149292705877e-10;
   constexpr double shifter = 6755399441055744.0;  // 1.5 * 2^52: adding it rounds to an integer
-  const double shifted = a * log2e + shifter;
-  const double k = shifted - shifter;
-  const double r = (a - k * ln2_hi) - k * ln2_lo;
-  double p = 1.0 / 3628800.0;  // 1/10!: Taylor to degree 10, error < 3e-13 relative on |r| <= ln2 / 2
-  p = std::fma(p, r, 1.0 / 362880.0);
-  p = std::fma(p, r, 1.0 / 40320.0);
-  p = std::fma(p, r, 1.0 / 5040.0);
-  p = std::fma(p, r, 1.0 / 720.0);
-  p = std::fma(p, r, 1.0 / 120.0);
-  p = std::fma(p, r, 1.0 / 24.0);
-  p = std::fma(p, r, 1.0 / 6.0);
-  p = std::fma(p, r, 0.5);
-  p = std::fma(p, r, 1.0);
-  p = std::fma(p, r, 1.0);
-  int64_t bits;
-  std::memcpy(&bits, &shifted, sizeof bits);  // the low bits hold k (two's complement)
-  const int64_t scale_bits = (bits + 1023) << 52;
-  double scale;
-  std::memcpy(&scale, &scale_bits, sizeof scale);
-  return p * scale;
+  const L shifted = a * log2e + shifter;
+  const L k = shifted - shifter;
+  const L r = (a - k * ln2_hi) - k * ln2_lo;
+  // Taylor to degree 10, error < 3e-13 relative on |r| <= ln2 / 2; Horner, highest term first
+  constexpr double taylor[] = {1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
+                               1.0 / 24.0,     1.0 / 6.0,      0.5,          1.0,          1.0};
+  L p = L(1.0 / 3628800.0);
+  for (double c : taylor) p = lanes::fma(p, r, c);
+  return p * lanes::power_of_two(shifted);
 }
 
 struct Series {
@@ -89,40 +83,53 @@ Series series_from(const std::vector<double>& constants) {
   return s;
 }
 
-inline float mish_value(float xf) {
-  const double x = xf;
-  const double n = exp_bounded(clamp(x, LOW, HIGH));
-  const double w = n * (n + 2.0);
-  const double xs = x < -1e10 ? -1e10 : x;  // -inf -> -0 (not -inf * 0); +inf and NaN stay
-  return float(xs * (w / (w + 2.0)));
+template <class L>
+L mish_value(L x) {
+  const L n = exp_bounded(clamp(x, LOW, HIGH));
+  const L w = n * (n + 2.0);
+  const L xs = lanes::select(lanes::less(x, -1e10), L(-1e10), x);  // -inf -> -0 (not -inf * 0); +inf, NaN stay
+  return xs * (w / (w + 2.0));
 }
 
 constexpr int64_t BLOCK = 256;
 
-// grad * mish'(x) for one block of up to BLOCK elements: the formula and the distance to the root in one
-// loop, the root series term by term over the block (only when some element is near), then the choice.
-inline double mish_derivative_formula(double x) {
-  const double n = exp_bounded(clamp(x, LOW, HIGH));
-  const double w = n * (n + 2.0);
-  const double w2 = w + 2.0;
-  const double b = clamp(x, -1e10, 1e10);
-  return x > HIGH ? 1.0 : (w * w2 + 4.0 * b * n * (n + 1.0)) / (w2 * w2);
+template <class L>
+L mish_derivative_formula(L x) {
+  const L n = exp_bounded(clamp(x, LOW, HIGH));
+  const L w = n * (n + 2.0);
+  const L w2 = w + 2.0;
+  const L b = clamp(x, -1e10, 1e10);
+  return lanes::select(lanes::greater(x, HIGH), L(1.0), (w * w2 + 4.0 * b * n * (n + 1.0)) / (w2 * w2));
 }
 
 inline double root_distance(double x, const Series& s) { return (x - s.root_hi) - s.root_lo; }
 
-// grad * mish'(x) for one block of up to BLOCK elements: the formula in one vectorized loop, which also
-// counts the elements near the root; those (rare: the window is ~1e-3 wide) are redone with the series.
+// The pack of lanes this build uses: 2 AVX2 registers (8 elements, 2 chains; 4 spill registers) or one double.
+#if defined(RELUKIT_LANES)
+using Pack = lanes::Lanes<2>;
+#else
+using Pack = double;
+#endif
+constexpr int64_t PACK = sizeof(Pack) / sizeof(double);
+
+// grad * mish'(x) at [i, i + width of L): the formula, and the number of elements near the root
+template <class L>
+int gradient_at(const float* g, const float* xs, float* out, const Series& s) {
+  const L x = lanes::load(xs, L());
+  const L d = (x - s.root_hi) - s.root_lo;
+  lanes::store(out, lanes::load(g, L()) * mish_derivative_formula(x));
+  return lanes::count(lanes::less(lanes::abs(d), s.window));
+}
+
+// grad * mish'(x) for one block of up to BLOCK elements: the formula in packs, which also count the
+// elements near the root; those (rare: the window is ~1e-3 wide) are redone with the series.
 void mish_gradient_block(const float* g, const float* xs, float* out, int64_t count, const Series& s) {
   int near_count = 0;
-  for (int64_t i = 0; i < count; ++i) {
-    const double x = xs[i];
-    const double d = root_distance(x, s);
-    near_count += (d < 0 ? -d : d) < s.window;
-    out[i] = float(double(g[i]) * mish_derivative_formula(x));
-  }
+  int64_t i = 0;
+  for (; i + PACK <= count; i += PACK) near_count += gradient_at<Pack>(g + i, xs + i, out + i, s);
+  for (; i < count; ++i) near_count += gradient_at<double>(g + i, xs + i, out + i, s);
   if (near_count == 0) return;
-  for (int64_t i = 0; i < count; ++i) {
+  for (i = 0; i < count; ++i) {
     const double d = root_distance(xs[i], s);
     if (!((d < 0 ? -d : d) < s.window) || d == 0.0) continue;
     double series = 0.0;
@@ -144,7 +151,9 @@ void mish_forward_into(const at::Tensor& x, const at::Tensor& out) {
   const float* in = x.const_data_ptr<float>();
   float* result = out.mutable_data_ptr<float>();
   at::parallel_for(0, x.numel(), MISH_GRAIN, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) result[i] = mish_value(in[i]);
+    int64_t i = begin;
+    for (; i + PACK <= end; i += PACK) lanes::store(result + i, mish_value(lanes::load(in + i, Pack())));
+    for (; i < end; ++i) result[i] = float(mish_value(double(in[i])));
   });
 }
 
