@@ -29,6 +29,9 @@ inline bool less(double a, double b) { return a < b; }
 inline bool greater(double a, double b) { return a > b; }
 inline double select(bool m, double a, double b) { return m ? a : b; }
 inline double abs(double a) { return std::fabs(a); }
+// x < low ? low : x and x > high ? high : x (NaN x stays): vmaxpd / vminpd with the bound first
+inline double at_least(double x, double low) { return x < low ? low : x; }
+inline double at_most(double x, double high) { return x > high ? high : x; }
 inline int count(bool m) { return m; }
 // 2^k for `shifted` = k + 1.5 * 2^52 (k an integer in [-1022, 1023]): its low bits hold k
 inline double power_of_two(double shifted) {
@@ -85,6 +88,12 @@ inline Lanes<1> select(Lanes<1> m, Lanes<1> a, Lanes<1> b) { return _mm256_blend
 template <int K> Lanes<K> select(Lanes<K> m, Lanes<K> a, Lanes<K> b) {
   return {select(m.lo, a.lo, b.lo), select(m.hi, a.hi, b.hi)};
 }
+inline Lanes<1> at_least(Lanes<1> x, Lanes<1> low) { return _mm256_max_pd(low.v, x.v); }
+inline Lanes<1> at_most(Lanes<1> x, Lanes<1> high) { return _mm256_min_pd(high.v, x.v); }
+template <int K> Lanes<K> at_least(Lanes<K> x, Lanes<K> low) { return {at_least(x.lo, low.lo), at_least(x.hi, low.hi)}; }
+template <int K> Lanes<K> at_most(Lanes<K> x, Lanes<K> high) { return {at_most(x.lo, high.lo), at_most(x.hi, high.hi)}; }
+template <int K> Lanes<K> at_least(Lanes<K> x, double low) { return at_least(x, Lanes<K>(low)); }
+template <int K> Lanes<K> at_most(Lanes<K> x, double high) { return at_most(x, Lanes<K>(high)); }
 inline Lanes<1> abs(Lanes<1> a) { return _mm256_andnot_pd(_mm256_set1_pd(-0.0), a.v); }
 template <int K> Lanes<K> abs(Lanes<K> a) { return {abs(a.lo), abs(a.hi)}; }
 inline Lanes<1> power_of_two(Lanes<1> shifted) {

@@ -47,7 +47,7 @@ constexpr double HIGH = 40.0;   // beyond, n (n + 2) + 2 == n (n + 2) in double:
 template <class L>
 L clamp(L x, double low, double high) {
   // NaN fails both comparisons and is returned unchanged.
-  return lanes::select(lanes::less(x, low), L(low), lanes::select(lanes::greater(x, high), L(high), x));
+  return lanes::at_least(lanes::at_most(x, high), low);
 }
 
 // e^a for a in [LOW, HIGH] (or NaN): a = k ln2 + r, |r| <= ln2 / 2, e^a = 2^k e^r.
@@ -87,7 +87,7 @@ template <class L>
 L mish_value(L x) {
   const L n = exp_bounded(clamp(x, LOW, HIGH));
   const L w = n * (n + 2.0);
-  const L xs = lanes::select(lanes::less(x, -1e10), L(-1e10), x);  // -inf -> -0 (not -inf * 0); +inf, NaN stay
+  const L xs = lanes::at_least(x, -1e10);  // -inf -> -0 (not -inf * 0); +inf, NaN stay
   return xs * (w / (w + 2.0));
 }
 
