@@ -194,6 +194,10 @@ def _make(entry: catalog.Activation):
                     default_call.append(_native.call(entry, checked({})))
                 if default_call[0] is not None:
                     return _native.module().lean(x, default_call[0].handle, False)
+        if name == "mish" and len(args) == 1 and not kwargs:  # mish(x): straight to the native kernels
+            x = args[0]
+            if not has_torch_function_unary(x) and _mish.applies(x) and not _exporting():
+                return _mish.mish(x)
         arguments = bind(args, kwargs)
         x = arguments.pop("input")
         if not isinstance(x, torch.Tensor):
