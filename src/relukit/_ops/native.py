@@ -102,6 +102,7 @@ class Template:
     value: str
     code: str
     bits: int
+    mask: bool  # the code is one comparison mask (1 bit): the AVX2 fp32 loop evaluates it on vectors
 
 
 def trace(entry: catalog.Activation, params: dict[str, Any]) -> tuple[Template, tuple[float, ...]]:
@@ -112,7 +113,9 @@ def trace(entry: catalog.Activation, params: dict[str, Any]) -> tuple[Template, 
     code = entry.codes(x, xp, **params)
     if not isinstance(value, expressions.Expr) or not isinstance(code, expressions.Expr):
         raise TypeError(f"relukit native: {entry.name}'s formulas did not trace to expressions of x")
-    return Template(value.text, code.text, entry.code_bits(**params)), tuple(dialect.constants)
+    bits = entry.code_bits(**params)
+    template = Template(value.text, code.text, bits, bits == 1 and code.kind == expressions.BOOL)
+    return template, tuple(dialect.constants)
 
 
 def _samples(param: catalog.Param) -> list[Any]:
@@ -145,6 +148,12 @@ def header(all_templates: tuple[Template, ...]) -> str:
             f"  static inline A value(A x, const A* c) {{ return A({t.value}); }}",
             "  template <typename T, typename A>",
             f"  static inline int code(A x, const A* c) {{ return int({t.code}); }}",
+            f"  static constexpr bool has_mask = {'true' if t.mask else 'false'};",
+            *(
+                ["  template <typename A>", f"  static inline auto mask(A x, const A* c) {{ return {t.code}; }}"]
+                if t.mask
+                else []
+            ),
             "};",
         ]
     cases = " ".join(f"X({i}, Variant{i})" for i in range(len(all_templates)))

@@ -22,7 +22,7 @@ namespace relukit {
 
 template <typename T, typename A>
 inline A rk_round(A v) {
-  if constexpr (std::is_same_v<T, A>) {
+  if constexpr (std::is_same_v<T, A> || !std::is_arithmetic_v<A>) {  // a vector A holds T lanes (kernels.cpp)
     return v;
   } else {
     return static_cast<A>(static_cast<T>(v));

@@ -25,7 +25,7 @@ namespace relukit {
 // values; both loops are branch-free and vectorised (`omp simd`: each iteration touches its own element).
 // The constants are copied into a local array so that the compiler knows the stores cannot change them.
 template <typename K, typename T, typename A>
-void forward_loop(const T* x, T* y, uint8_t* packed, int64_t n, const A* constants) {
+void forward_blocks(const T* x, T* y, uint8_t* packed, int64_t n, const A* constants) {
   const int64_t blocks = (n + BLOCK - 1) / BLOCK;
   const int64_t bytes_per_block = BLOCK * K::bits / 8;
   at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
@@ -59,6 +59,50 @@ void forward_loop(const T* x, T* y, uint8_t* packed, int64_t n, const A* constan
       for (int64_t j = 0; j < count; ++j) ys[j] = static_cast<T>(K::template value<T, A>(A(xs[j]), c));
     }
   });
+}
+
+#if defined(__AVX2__)
+typedef float f32x8 __attribute__((vector_size(32)));
+
+// fp32 with 1-bit codes: one pass over 8-float vectors. GCC's vector types take the generated expressions
+// unchanged (comparisons give lane masks, ?: selects lane by lane, the same IEEE operations as the scalar
+// loop), so values and codes are bit for bit the scalar loop's. A block's 64 codes are its 8 movemasks,
+// stored as one word; an in-place y overwrites only the 8 floats just read.
+template <typename K>
+void forward_vectors(const float* x, float* y, uint8_t* packed, int64_t blocks, const float* constants) {
+  at::parallel_for(0, blocks, GRAIN, [=](int64_t begin, int64_t end) {  // by value: byte stores alias all
+    f32x8 c[MAX_CONSTANTS];
+    for (int i = 0; i < MAX_CONSTANTS; ++i) c[i] = f32x8{} + constants[i];
+    for (int64_t block = begin; block < end; ++block) {
+      const int64_t start = block * BLOCK;
+      uint64_t word = 0;
+      for (int k = 0; k < BLOCK / 8; ++k) {
+        f32x8 v;
+        std::memcpy(&v, x + start + 8 * k, sizeof v);
+        const auto mask = K::mask(v, c);
+        const f32x8 value = K::template value<float, f32x8>(v, c);
+        std::memcpy(y + start + 8 * k, &value, sizeof value);
+        word |= uint64_t(uint32_t(_mm256_movemask_ps((__m256)mask))) << (8 * k);
+      }
+      std::memcpy(packed + block * (BLOCK / 8), &word, sizeof word);
+    }
+  });
+}
+#endif
+
+template <typename K, typename T, typename A>
+void forward_loop(const T* x, T* y, uint8_t* packed, int64_t n, const A* constants) {
+#if defined(__AVX2__)
+  if constexpr (std::is_same_v<T, float> && std::is_same_v<A, float> && K::has_mask) {
+    if (packed != nullptr) {
+      const int64_t full = n / BLOCK, done = full * BLOCK;
+      forward_vectors<K>(x, y, packed, full, constants);
+      if (done < n) forward_blocks<K, T, A>(x + done, y + done, packed + full * (BLOCK / 8), n - done, constants);
+      return;
+    }
+  }
+#endif
+  forward_blocks<K, T, A>(x, y, packed, n, constants);
 }
 
 template <typename K>
