@@ -159,6 +159,27 @@ def test_arguments_bind_as_the_signature_says():
             call()
 
 
+def test_repeated_calls_take_the_remembered_native_call_for_their_own_arguments():
+    """functional remembers a checked native call per exact argument tuple (values and types): repeats
+    must give torch's result for their own arguments, and a bad value after good ones still raises."""
+    x = (torch.randn(300) * 3).requires_grad_()
+    for _ in range(3):  # the first call checks and remembers, the others take the remembered call
+        for slope in (0.2, 0.3, 0, 0.2):
+            assert torch.equal(rf.leaky_relu(x, slope), F.leaky_relu(x, slope))
+            assert torch.equal(rf.leaky_relu(x, negative_slope=slope), F.leaky_relu(x, slope))
+        assert torch.equal(rf.hardtanh(x, -0.5, 2.0), F.hardtanh(x, -0.5, 2.0))
+        assert torch.equal(rf.hardtanh(x, -0.5, max_val=1.0), F.hardtanh(x, -0.5, 1.0))
+        with pytest.raises(ValueError, match="leaky_relu: negative_slope must be finite, got inf"):
+            rf.leaky_relu(x, math.inf)
+        with pytest.raises(TypeError, match="hardtanh"):
+            rf.hardtanh(x, True, 2.0)  # True is not -1.0 or 1.0: rejected every time
+    y = x * 1.0
+    z = rf.leaky_relu(y, 0.1, True)  # positional inplace: the remembered call keeps it
+    assert z is y and torch.equal(z, F.leaky_relu(x * 1.0, 0.1))
+    z = rf.leaky_relu(y, 0.1, False)
+    assert z is not y
+
+
 def test_rrelu_training_is_torchs():
     torch.manual_seed(0)
     x = -torch.ones(1000)

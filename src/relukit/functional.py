@@ -184,6 +184,9 @@ def _make(entry: catalog.Activation):
     piecewise = entry.piecewise_linear
     all_defaults = piecewise and all(p.default is not catalog.REQUIRED for p in entry.params)
     default_call: list = []  # the native call with default parameters, made on first use
+    # native calls by their exact arguments after the input (values and types: True is not 1), remembered
+    # once the full path has checked them: a repeated call skips binding and checks
+    native_calls: dict[tuple, tuple[int, bool]] = {}
     smooth = name in _fewbit.SMOOTH
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
@@ -194,6 +197,15 @@ def _make(entry: catalog.Activation):
                     default_call.append(_native.call(entry, checked({})))
                 if default_call[0] is not None:
                     return _native.module().lean(x, default_call[0].handle, False)
+        key = None
+        if piecewise and args and not torch.compiler.is_compiling():
+            try:
+                key = (*((type(a), a) for a in args[1:]), *((k, type(v), v) for k, v in kwargs.items()))
+                known = native_calls.get(key)
+            except TypeError:  # an unhashable argument: the full path checks it
+                key = known = None
+            if known is not None and not has_torch_function_unary(args[0]) and _piecewise.native_eager(args[0]):
+                return _native.module().lean(args[0], *known)
         if name == "mish" and len(args) == 1 and not kwargs:  # mish(x): straight to the native kernels
             x = args[0]
             if not has_torch_function_unary(x) and _mish.applies(x) and not _exporting():
@@ -211,6 +223,8 @@ def _make(entry: catalog.Activation):
         if piecewise and not training and _piecewise.native_eager(x):
             call = _native.call(entry, checked(arguments))  # the hot path: checks remembered, one C++ call
             if call is not None:
+                if key is not None and len(native_calls) < 256:
+                    native_calls[key] = (call.handle, inplace)
                 return _native.module().lean(x, call.handle, inplace)
         if entry.takes_weight:
             return F.prelu(x, arguments["weight"])

@@ -136,7 +136,7 @@ void forward_variant(int64_t variant, const at::Tensor& x, at::Tensor& y, uint8_
 
 // grad * levels[code]; codes flagged in `zero` give 0 (not grad * 0, which would keep NaN and -0.0).
 template <int BITS, typename T, typename A>
-void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, const A* table, const bool* zero) {
+void backward_blocks(const T* grad, const uint8_t* packed, T* out, int64_t n, const A* table, const bool* zero) {
   const int64_t blocks = (n + BLOCK - 1) / BLOCK;
   at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
     constexpr int levels_count = 1 << BITS;
@@ -172,6 +172,44 @@ void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, cons
       }
     }
   });
+}
+
+#if defined(__AVX2__)
+// fp32 with 1-bit codes: 8 floats at a time, each lane's code bit tested in place (byte & 2^lane), the
+// same products and choice as the scalar loop. Whole blocks only; the caller runs the tail.
+void backward_vectors(const float* grad, const uint8_t* packed, float* out, int64_t blocks, const float* table,
+                      const bool* zero) {
+  at::parallel_for(0, blocks, GRAIN, [=](int64_t begin, int64_t end) {
+    const __m256i lane_bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    const __m256 s0 = _mm256_set1_ps(table[0]), s1 = _mm256_set1_ps(table[1]);
+    const __m256 keep0 = _mm256_castsi256_ps(_mm256_set1_epi32(zero[0] ? 0 : -1));
+    const __m256 keep1 = _mm256_castsi256_ps(_mm256_set1_epi32(zero[1] ? 0 : -1));
+    for (int64_t block = begin; block < end; ++block) {
+      for (int k = 0; k < BLOCK / 8; ++k) {
+        const int64_t at = block * BLOCK + 8 * k;
+        const __m256i byte = _mm256_set1_epi32(packed[block * (BLOCK / 8) + k]);
+        const __m256 high = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(byte, lane_bit), lane_bit));
+        const __m256 g = _mm256_loadu_ps(grad + at);
+        const __m256 low_value = _mm256_and_ps(_mm256_mul_ps(g, s0), keep0);
+        const __m256 high_value = _mm256_and_ps(_mm256_mul_ps(g, s1), keep1);
+        _mm256_storeu_ps(out + at, _mm256_blendv_ps(low_value, high_value, high));
+      }
+    }
+  });
+}
+#endif
+
+template <int BITS, typename T, typename A>
+void backward_loop(const T* grad, const uint8_t* packed, T* out, int64_t n, const A* table, const bool* zero) {
+#if defined(__AVX2__)
+  if constexpr (BITS == 1 && std::is_same_v<T, float> && std::is_same_v<A, float>) {
+    const int64_t full = n / BLOCK, done = full * BLOCK;
+    backward_vectors(grad, packed, out, full, table, zero);
+    if (done < n) backward_blocks<1, T, A>(grad + done, packed + full * (BLOCK / 8), out + done, n - done, table, zero);
+    return;
+  }
+#endif
+  backward_blocks<BITS, T, A>(grad, packed, out, n, table, zero);
 }
 
 template <typename T>
