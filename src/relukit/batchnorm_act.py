@@ -19,7 +19,12 @@ mean and :math:`1/\gamma` as the inverse deviation, so its :math:`\hat x` is the
 are :func:`relukit.formulas.leaky_relu_inverse` and :func:`relukit.formulas.elu_inverse`.
 
 Invertible here: ``leaky_relu`` with ``negative_slope > 0``, ``elu`` and ``celu`` with ``alpha > 0``,
-``selu``, and ``identity``; anything else is refused (ValueError). A weight exactly 0 makes
+``selu``, and ``identity``. ``relu`` and ``relu6`` are invertible where they pass :math:`z` through
+(:math:`0 < z`, and :math:`z < 6` for relu6): there :math:`z = y`, and only the other BN outputs are
+kept, as a 1-bit mask and their values (:func:`relukit.sparse.compact`; about half of them at
+initialisation), beside :math:`y`, which the next layer usually saves anyway (with
+``relukit.lean(model, sparse=True)`` both saves share one compacted copy). Anything else is refused
+(ValueError). A weight exactly 0 makes
 :math:`\hat x` unrecoverable: a training forward that needs gradients then raises ValueError (there is no
 silent fallback; under ``torch.compile`` the check, a read of the weight on the host, is skipped and such
 a channel's gradients are not finite). Small :math:`|\gamma|` and, for the ELU family, BN outputs far below 0 (where
@@ -47,9 +52,10 @@ from torch.nn.modules.batchnorm import _NormBase
 from relukit import catalog
 from relukit import formulas as fx
 
-__all__ = ["BatchNormAct1d", "BatchNormAct2d", "BatchNormAct3d", "INVERTIBLE", "fuse"]
+__all__ = ["BatchNormAct1d", "BatchNormAct2d", "BatchNormAct3d", "INVERTIBLE", "PARTLY_INVERTIBLE", "fuse"]
 
 INVERTIBLE = ("identity", "leaky_relu", "elu", "celu", "selu")
+PARTLY_INVERTIBLE = ("relu", "relu6")  # z = y where y is strictly inside (0, top); the other z are kept
 
 
 def check_activation(fn: str, activation: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -62,8 +68,9 @@ def check_activation(fn: str, activation: str, params: Mapping[str, Any]) -> tup
         entry = catalog.lookup(activation)
     except ValueError:
         entry = None
-    if entry is None or entry.name not in INVERTIBLE:
-        raise ValueError(f"{fn}: activation must be invertible, one of {', '.join(INVERTIBLE)}; got {activation!r}")
+    if entry is None or entry.name not in INVERTIBLE + PARTLY_INVERTIBLE:
+        names = ", ".join(INVERTIBLE + PARTLY_INVERTIBLE)
+        raise ValueError(f"{fn}: activation must be invertible, one of {names}; got {activation!r}")
     bound = entry.bind(fn, dict(params))
     for name in ("negative_slope", "alpha"):
         if name in bound and not bound[name] > 0:
@@ -116,16 +123,61 @@ class _InPlaceActivatedBatchNorm(torch.autograd.Function):
     def backward(ctx, grad_y):  # noqa: ANN001
         y, weight, bias, invstd = ctx.saved_tensors
         z, grad_z = _inverse_and_grad(y, grad_y, ctx.activation, ctx.activation_params)
-        if weight is None:  # gamma = 1, beta = 0
-            mean, inverse_deviation, scale = torch.zeros_like(invstd), torch.ones_like(invstd), invstd
-        else:  # torch's x_hat = (z - mean) * inverse_deviation, dx = scale * inverse_deviation * (...)
-            mean, inverse_deviation, scale = bias, weight.reciprocal(), weight * weight * invstd
-        mask = [ctx.needs_input_grad[0], weight is not None and ctx.needs_input_grad[1],
-                bias is not None and ctx.needs_input_grad[2]]  # fmt: skip
-        grad_input, grad_weight, grad_bias = torch.ops.aten.native_batch_norm_backward(
-            grad_z, z, scale, None, None, mean, inverse_deviation, True, ctx.eps, mask
+        grads = _batch_norm_backward(ctx, grad_z, z, weight, bias, invstd)
+        return *grads, None, None, None, None, None, None
+
+
+def _passes_through(y: torch.Tensor, name: str) -> torch.Tensor:
+    """Where relu / relu6 gave z itself: 0 < y (and y < 6); NaN and the clamped values are elsewhere."""
+    inside = y > 0
+    return inside & (y < 6) if name == "relu6" else inside
+
+
+class _PartlyInvertedBatchNorm(torch.autograd.Function):
+    """Training BatchNorm + relu / relu6 that keeps y, the BN outputs y does not show (compacted), and the
+    per-channel weight, bias and 1/std."""
+
+    @staticmethod
+    def forward(ctx, input, weight, bias, running_mean, running_var, factor, eps, name):  # noqa: ANN001
+        from relukit import sparse
+
+        z, _, invstd = torch.ops.aten.native_batch_norm(
+            input, weight, bias, running_mean, running_var, True, factor, eps
         )
-        return grad_input, grad_weight, grad_bias, None, None, None, None, None, None
+        y = F.relu6(z) if name == "relu6" else torch.relu(z)  # torch's ops: stock's values
+        hidden = torch.where(_passes_through(y, name), 0.0, z)
+        stored = None if torch.compiler.is_compiling() else sparse.compact(hidden)  # nnz: data-dependent
+        ctx.activation, ctx.eps, ctx.compacted = name, eps, stored is not None
+        ctx.save_for_backward(y, weight, bias, invstd, *(stored or (hidden,)))
+        return y
+
+    @staticmethod
+    def backward(ctx, grad_y):  # noqa: ANN001
+        from relukit import sparse
+
+        y, weight, bias, invstd, *stored = ctx.saved_tensors
+        hidden = sparse.expand(*stored, y) if ctx.compacted else stored[0]
+        z = torch.where(_passes_through(y, ctx.activation), y, hidden)
+        if ctx.activation == "relu6":  # torch's own backward ops (relu's reads its output)
+            grad_z = torch.ops.aten.hardtanh_backward(grad_y, z, 0.0, 6.0)
+        else:
+            grad_z = torch.ops.aten.threshold_backward(grad_y, y, 0)
+        grads = _batch_norm_backward(ctx, grad_z, z, weight, bias, invstd)
+        return *grads, None, None, None, None, None
+
+
+def _batch_norm_backward(ctx, grad_z, z, weight, bias, invstd):  # noqa: ANN001
+    """(dx, dγ, dβ) from the BN output z: torch's native_batch_norm_backward with β as the mean and 1/γ as
+    the inverse deviation, so that its x_hat is (z - β) / γ."""
+    if weight is None:  # gamma = 1, beta = 0
+        mean, inverse_deviation, scale = torch.zeros_like(invstd), torch.ones_like(invstd), invstd
+    else:  # torch's x_hat = (z - mean) * inverse_deviation, dx = scale * inverse_deviation * (...)
+        mean, inverse_deviation, scale = bias, weight.reciprocal(), weight * weight * invstd
+    mask = [ctx.needs_input_grad[0], weight is not None and ctx.needs_input_grad[1],
+            bias is not None and ctx.needs_input_grad[2]]  # fmt: skip
+    return torch.ops.aten.native_batch_norm_backward(
+        grad_z, z, scale, None, None, mean, inverse_deviation, True, ctx.eps, mask
+    )
 
 
 class _BatchNormAct(_NormBase):
@@ -169,6 +221,10 @@ class _BatchNormAct(_NormBase):
                 f"{type(self).__name__}: weight must be non-zero in training (backward recovers "
                 f"x_hat = (z - bias) / weight), got 0 at channel(s) {channels}"
             )
+        if self.activation in PARTLY_INVERTIBLE:
+            return _PartlyInvertedBatchNorm.apply(
+                input, weight, self.bias, running_mean, running_var, factor, self.eps, self.activation
+            )
         return _InPlaceActivatedBatchNorm.apply(
             input, weight, self.bias, running_mean, running_var, factor, self.eps,
             self.activation, self.activation_params,
@@ -180,7 +236,8 @@ class _BatchNormAct(_NormBase):
 
 
 class BatchNormAct1d(_BatchNormAct):
-    r"""``BatchNorm1d`` followed by an invertible activation, keeping only the output for backward.
+    r"""``BatchNorm1d`` followed by an invertible activation, keeping only the output for backward (relu and
+    relu6: and the BN outputs they hide, compacted).
 
     :math:`y = f(\gamma (x - \mu) / \sqrt{\sigma^2 + \epsilon} + \beta)`; see :mod:`relukit.batchnorm_act`.
 
@@ -203,7 +260,8 @@ class BatchNormAct1d(_BatchNormAct):
 
 
 class BatchNormAct2d(_BatchNormAct):
-    r"""``BatchNorm2d`` followed by an invertible activation, keeping only the output for backward.
+    r"""``BatchNorm2d`` followed by an invertible activation, keeping only the output for backward (relu and
+    relu6: and the BN outputs they hide, compacted).
 
     :math:`y = f(\gamma (x - \mu) / \sqrt{\sigma^2 + \epsilon} + \beta)`; see :mod:`relukit.batchnorm_act`.
 
@@ -226,7 +284,8 @@ class BatchNormAct2d(_BatchNormAct):
 
 
 class BatchNormAct3d(_BatchNormAct):
-    r"""``BatchNorm3d`` followed by an invertible activation, keeping only the output for backward.
+    r"""``BatchNorm3d`` followed by an invertible activation, keeping only the output for backward (relu and
+    relu6: and the BN outputs they hide, compacted).
 
     :math:`y = f(\gamma (x - \mu) / \sqrt{\sigma^2 + \epsilon} + \beta)`; see :mod:`relukit.batchnorm_act`.
 
@@ -259,7 +318,7 @@ def fuse(bn: nn.Module, activation: nn.Module) -> _BatchNormAct | None:
 
     cls = _FUSED.get(type(bn))
     entry = rnn.module_entry(activation)
-    if cls is None or entry is None or entry.name not in INVERTIBLE:
+    if cls is None or entry is None or entry.name not in INVERTIBLE + PARTLY_INVERTIBLE:
         return None
     params = {p.name: getattr(activation, p.name) for p in entry.params}
     try:

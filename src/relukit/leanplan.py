@@ -18,7 +18,8 @@ Patterns in the report:
   only an invertible activation module takes (each called once) becomes one
   :class:`relukit.nn.BatchNormAct2d` (same parameters, buffers and ``state_dict`` keys) and the activation
   an ``nn.Identity``; stock bytes are BN's input plus the activation's saved tensor, lean bytes the output
-  it keeps (shared with the next op when that op saves it too);
+  it keeps (shared with the next op when that op saves it too), plus for relu and relu6 the BN outputs
+  they hide (1-bit mask and values, as traced);
 * ``unanalysed (stock)``: activation modules the traced forward did not call.
 """
 
@@ -140,6 +141,7 @@ class _Trace:
         self.calls: dict[str, int] = {}  # module name -> calls in the traced forward
         self.nodes: dict[str, Any] = {}  # module name -> grad_fn of its output (BatchNorms, activations)
         self.bn_input_bytes: dict[str, int] = {}
+        self.bn_hidden: dict[str, dict[str, int]] = {}  # BN name -> elements relu / relu6 would hide
         self.bn_outputs: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> BatchNorm name
         self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_plain, lambda t: t)
         self.handles = []
@@ -169,6 +171,9 @@ class _Trace:
                 self.bn_outputs[output] = name
                 self.nodes[name] = output.grad_fn
                 self.bn_input_bytes[name] = args[0].numel() * args[0].element_size()
+                with torch.no_grad():
+                    low, high = int((~(output > 0)).sum()), int((output >= 6).sum())
+                self.bn_hidden[name] = {"relu": low, "relu6": low + high}
 
         return hook
 
@@ -247,10 +252,14 @@ class _Trace:
                 continue
             _replace(model, bn_name, fused)
             _replace(model, act_name, nn.Identity())
-            size = self.sizes.get(act_name, (0, 0))[0]
+            size, numel = self.sizes.get(act_name, (0, 0))
             pattern.modules.append(act_name)
             pattern.stock_bytes += self.bn_input_bytes[bn_name] + size
             pattern.lean_bytes += size
+            hidden = self.bn_hidden[bn_name].get(fused.activation)
+            if hidden is not None:  # relu / relu6: the hidden BN outputs, compacted (or whole if not smaller)
+                itemsize = size // max(numel, 1)
+                pattern.lean_bytes += min((numel + 7) // 8 + hidden * itemsize, size)
         return pattern
 
 

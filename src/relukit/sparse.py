@@ -24,7 +24,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from relukit._ops import native
 
-__all__ = ["SparseStorage", "ZERO_PRODUCERS", "sparse_storage"]
+__all__ = ["SparseStorage", "ZERO_PRODUCERS", "compact", "expand", "sparse_storage"]
 
 # Autograd nodes whose output may hold exact zeros: torch's relu, relu6/hardtanh, threshold and relukit's
 # lean piecewise op (native C++ node or the Python autograd Function; a leaky output just tests dense).
@@ -39,6 +39,7 @@ ZERO_PRODUCERS = frozenset(
         "torch::autograd::CppNode<relukit::Lean>",  # native, in place
         "LeanBackward",  # native, out of place (relukit::LeanBackwardNode)
         "_LeanBackward",
+        "_PartlyInvertedBatchNormBackward",  # relukit.nn.BatchNormAct with relu / relu6
     }
 )
 _Hooks = tuple  # (pack, unpack) of a saved_tensors_hooks context
@@ -119,6 +120,17 @@ def _unpack(mask: torch.Tensor, values: torch.Tensor, numel: int) -> torch.Tenso
     out = torch.zeros(numel, dtype=values.dtype)
     out.numpy()[keep] = values.numpy()
     return out
+
+
+def compact(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """(mask, values) of a contiguous CPU tensor's non-zero bit patterns, or None where that is not smaller
+    than ``t`` itself; :func:`expand` rebuilds it bit for bit."""
+    return _pack(t.detach().view(_BITS[t.element_size()]).reshape(-1))
+
+
+def expand(mask: torch.Tensor, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The tensor :func:`compact` stored, with ``like``'s shape and dtype."""
+    return _unpack(mask, values, like.numel()).view(like.dtype).view(like.shape)
 
 
 @dataclass
