@@ -127,15 +127,11 @@ class _InPlaceActivatedBatchNorm(torch.autograd.Function):
         return *grads, None, None, None, None, None, None
 
 
-def _passes_through(y: torch.Tensor, name: str) -> torch.Tensor:
-    """Where relu / relu6 gave z itself: 0 < y (and y < 6); NaN and the clamped values are elsewhere."""
-    inside = y > 0
-    return inside & (y < 6) if name == "relu6" else inside
-
-
 class _PartlyInvertedBatchNorm(torch.autograd.Function):
-    """Training BatchNorm + relu / relu6 that keeps y, the BN outputs y does not show (compacted), and the
-    per-channel weight, bias and 1/std."""
+    """Training BatchNorm + relu / relu6 that keeps y, the BN outputs y does not show and the per-channel
+    weight, bias and 1/std. The hidden part is ``z - y``: 0 where y is z, z itself below 0, and for relu6
+    ``z - 6`` above 6 (exact up to 12, Sterbenz; rounded beyond, where relu6' is 0 and only BN's
+    backward reads z). Backward rebuilds ``z = y + (z - y)``. Both are one vectorised pass, no mask."""
 
     @staticmethod
     def forward(ctx, input, weight, bias, running_mean, running_var, factor, eps, name):  # noqa: ANN001
@@ -145,7 +141,7 @@ class _PartlyInvertedBatchNorm(torch.autograd.Function):
             input, weight, bias, running_mean, running_var, True, factor, eps
         )
         y = F.relu6(z) if name == "relu6" else torch.relu(z)  # torch's ops: stock's values
-        hidden = torch.where(_passes_through(y, name), 0.0, z)
+        hidden = z.sub_(y)
         stored = None if torch.compiler.is_compiling() else sparse.compact(hidden)  # nnz: data-dependent
         ctx.activation, ctx.eps, ctx.compacted = name, eps, stored is not None
         ctx.save_for_backward(y, weight, bias, invstd, *(stored or (hidden,)))
@@ -156,8 +152,7 @@ class _PartlyInvertedBatchNorm(torch.autograd.Function):
         from relukit import sparse
 
         y, weight, bias, invstd, *stored = ctx.saved_tensors
-        hidden = sparse.expand(*stored, y) if ctx.compacted else stored[0]
-        z = torch.where(_passes_through(y, ctx.activation), y, hidden)
+        z = sparse.expand(*stored, y).add_(y) if ctx.compacted else stored[0] + y
         if ctx.activation == "relu6":  # torch's own backward ops (relu's reads its output)
             grad_z = torch.ops.aten.hardtanh_backward(grad_y, z, 0.0, 6.0)
         else:
