@@ -3,7 +3,8 @@
 Models: torchvision's resnet18, vgg11_bn, mobilenet_v2 and densenet121 (random weights, no download; see
 vision_models.py) and ``cspdarknet53`` (timm's layout, built in cspdarknet.py) at ``--batch`` x 3 x ``--size``
 x ``--size``, and a 6-layer LeakyReLU(0.01) MLP of width 1024 at batch 256. ``--abn`` adds ``abn=True``
-(in-place activated BatchNorm for BN -> invertible activation pairs). For each model:
+(in-place activated BatchNorm for BN -> invertible activation pairs); ``--compile`` compiles both variants
+with ``torch.compile`` (Inductor) after lean's eager trace, for what compiled graphs keep. For each model:
 
 * saved bytes: what autograd keeps for backward after the forward (SavedTensorMeter), stock vs lean;
 * gradients: bit-identical after one step (forward, squared-sum loss, backward), from the same weights;
@@ -137,6 +138,8 @@ def rss(name: str, variant: str, args: argparse.Namespace) -> dict[str, int]:
 def measure(name: str, args: argparse.Namespace) -> dict:
     stock, x = build(name, args.batch, args.size)
     lean = make_lean(copy.deepcopy(stock), x, args.bits, args.sparse, args.abn)
+    if args.compile:  # both compiled (Inductor) after lean's eager trace; the first step compiles each
+        stock, lean = torch.compile(stock), torch.compile(lean)
     saved_stock, grads_stock = step(stock, x)
     saved_lean, grads_lean = step(lean, x)
     identical = all(torch.equal(a, b) for a, b in zip(grads_stock, grads_lean))
@@ -162,8 +165,9 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         "bits": args.bits,
         "sparse": args.sparse,
         "abn": args.abn,
+        "compile": args.compile,
     }
-    if args.sparse or args.abn:
+    if (args.sparse or args.abn) and not args.compile:
         row["patterns"] = {k: v["count"] for k, v in relukit.lean_report(lean)["patterns"].items()}
     row["step_ratio"] = row["step_s_lean"] / row["step_s_stock"]
     if args.rss:
@@ -186,6 +190,7 @@ def main() -> None:
     parser.add_argument("--bits", type=int, default=None, help="lean(model, bits=K): few-bit smooth members")
     sparse_help = "sparse storage of saved ReLU outputs (default: on without --bits, off with it)"
     parser.add_argument("--sparse", action=argparse.BooleanOptionalAction, default=None, help=sparse_help)
+    parser.add_argument("--compile", action="store_true", help="torch.compile both variants (Inductor)")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--child", nargs=2, metavar=("MODEL", "VARIANT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
