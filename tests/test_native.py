@@ -191,3 +191,36 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path):
     result = _python(code, RELUKIT_CACHE=str(tmp_path), CXX="false")
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["python", "1"]
+
+
+def test_try_lean_declines_wherever_the_hot_path_does_not_apply():
+    """The hot path's one C++ call (relukit.functional): y for a plain CPU tensor autograd records, None
+    under torch-function / dispatch modes, functorch transforms, the TorchScript tracer, no_grad, subclasses."""
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    module, handle = native.module(), native.call(catalog.BY_NAME["relu"], {}).handle
+    x = torch.randn(40, requires_grad=True)
+    y = module.try_lean(x, handle, False)
+    assert torch.equal(y, F.relu(x)) and y.grad_fn.name() == "LeanBackward"
+    assert module.try_lean(x.detach(), handle, False) is None
+    assert module.try_lean([1.0], handle, False) is None
+
+    class Subclass(torch.Tensor):
+        pass
+
+    assert module.try_lean(x.detach().as_subclass(Subclass).requires_grad_(), handle, False) is None
+    parameter = torch.nn.Parameter(x.detach().clone())  # a plain tensor to torch-function dispatch too
+    assert torch.equal(module.try_lean(parameter, handle, False), F.relu(x))
+    with torch.no_grad():
+        assert module.try_lean(x, handle, False) is None
+    with TorchFunctionMode():
+        assert module.try_lean(x, handle, False) is None
+    with TorchDispatchMode():
+        assert module.try_lean(x, handle, False) is None
+    seen = []
+    torch.func.grad(lambda t: seen.append(module.try_lean(t, handle, False)) or t.sum())(x.detach())
+    assert seen == [None]
+    traced = []
+    torch.jit.trace(lambda t: traced.append(module.try_lean(t, handle, False)) or t * 2, (x,), check_trace=False)
+    assert traced == [None]

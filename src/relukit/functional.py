@@ -190,22 +190,31 @@ def _make(entry: catalog.Activation):
     smooth = name in _fewbit.SMOOTH
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
-        if all_defaults and len(args) == 1 and not kwargs:  # relu(x): the shortest path to the C++ op
-            x = args[0]
-            if not has_torch_function_unary(x) and _piecewise.native_eager(x):
-                if not default_call:
-                    default_call.append(_native.call(entry, checked({})))
-                if default_call[0] is not None:
-                    return _native.module().lean(x, default_call[0].handle, False)
+        # the hot path: native_eager's checks and the C++ op in one call (try_lean), for relu(x) and for
+        # arguments seen before (the C++ op's handle remembered per exact argument tuple)
         key = None
-        if piecewise and args and not torch.compiler.is_compiling():
-            try:
-                key = (*((type(a), a) for a in args[1:]), *((k, type(v), v) for k, v in kwargs.items()))
+        if piecewise and args and not torch.compiler.is_compiling() and _piecewise.native_on_cpu():
+            if all_defaults and len(args) == 1 and not kwargs:  # relu(x)
+                if not default_call:
+                    default_call.append(_native.call(entry, checked({})))  # None without the extension
+                if default_call[0] is not None:
+                    y = _native.module().try_lean(args[0], default_call[0].handle, False)
+                    if y is not None:
+                        return y
+            rest = args[1:]
+            try:  # values and their types (True == 1, but True is rejected)
+                key = (
+                    rest,
+                    tuple(map(type, rest)),
+                    *((tuple(kwargs.items()), tuple(map(type, kwargs.values()))) if kwargs else ()),
+                )
                 known = native_calls.get(key)
             except TypeError:  # an unhashable argument: the full path checks it
                 key = known = None
-            if known is not None and not has_torch_function_unary(args[0]) and _piecewise.native_eager(args[0]):
-                return _native.module().lean(args[0], *known)
+            if known is not None:
+                y = _native.module().try_lean(args[0], *known)
+                if y is not None:
+                    return y
         if name == "mish" and len(args) == 1 and not kwargs:  # mish(x): straight to the native kernels
             x = args[0]
             if not has_torch_function_unary(x) and _mish.applies(x) and not _exporting():

@@ -128,6 +128,11 @@ def kernel(x: torch.Tensor) -> str:
     return "torch"
 
 
+def native_on_cpu() -> bool:
+    """CPU tensors go to the native kernels (not routed to the Triton interpreter by ``kernels_on``)."""
+    return "cpu" not in _KERNEL_DEVICES
+
+
 def native_eager(x: torch.Tensor) -> bool:
     """One test for the hot path: a plain CPU tensor of a native dtype that autograd records, in eager
     mode (no tracing, export, torch.func transform or dispatch mode) - the native C++ op applies."""

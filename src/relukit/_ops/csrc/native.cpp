@@ -1,9 +1,13 @@
 // relukit's native CPU autograd: the lean forward saving only packed codes, its backward, and the Python
 // bindings. The kernels themselves are in kernels.cpp (blocks.h: what both files share).
 
+#include <ATen/PythonTorchFunctionTLS.h>
+#include <c10/core/impl/LocalDispatchKeySet.h>
+#include <c10/core/impl/TorchDispatchModeTLS.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
+#include <torch/csrc/jit/frontend/tracer.h>
 #include <torch/python.h>
 
 #include <deque>
@@ -125,6 +129,26 @@ at::Tensor lean(const at::Tensor& x, int64_t handle, bool inplace) {
   return y;
 }
 
+// The eager hot path's test and call in one (relukit.functional, after its torch.compile test): y for a
+// plain CPU tensor of a native dtype that autograd records, outside torch-function and dispatch modes,
+// functorch transforms and the TorchScript tracer (relukit._ops.piecewise.native_eager's conditions);
+// None where one fails, and the caller takes its full path.
+pybind11::object try_lean(pybind11::handle input, int64_t handle, bool inplace) {
+  if (!THPVariable_CheckExact(input.ptr())) return pybind11::none();
+  const at::Tensor& x = THPVariable_Unpack(input.ptr());
+  const auto dtype = x.scalar_type();
+  const bool native_dtype = dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16;
+  if (!x.requires_grad() || !x.is_cpu() || !native_dtype || !at::GradMode::is_enabled()) return pybind11::none();
+  const auto included = c10::impl::tls_local_dispatch_key_set().included_;  // functorch transforms add these
+  const bool transforms = included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) ||
+                          included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
+  if (at::impl::torch_function_mode_enabled() || c10::impl::TorchDispatchModeTLS::stack_len() > 0 || transforms ||
+      torch::jit::tracer::isTracing()) {
+    return pybind11::none();
+  }
+  return pybind11::cast(lean(x, handle, inplace));
+}
+
 at::Tensor values(const at::Tensor& x, int64_t variant, const std::vector<double>& constants, bool inplace) {
   return std::get<0>(forward_kernel(x, variant, constants, inplace, false));
 }
@@ -135,6 +159,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "relukit native CPU kernels (generated from the catalog)";
   m.def("register_call", &relukit::register_call, "remembers a call's arguments; returns its handle");
   m.def("lean", &relukit::lean, "y with autograd saving packed codes (a registered call)");
+  m.def("try_lean", &relukit::try_lean, "lean(x, handle, inplace) where the eager hot path applies, else None");
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
