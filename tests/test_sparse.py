@@ -214,3 +214,23 @@ def test_native_mask_and_values_are_numpys_packbits_and_boolean_index(dtype, num
     # above max_nnz nothing is compacted: the caller keeps the tensor dense
     _, kept, counted = torch.ops.relukit_native.sparse_pack(bits, nnz - 1)
     assert kept.numel() == 0 and counted == nnz
+
+
+def test_compact_and_expand_round_trip_and_name_bad_input():
+    from relukit.sparse import compact, expand
+
+    t = torch.relu(torch.randn(1000))
+    t[3], t[5] = -0.0, float("nan")
+    mask, values = compact(t)
+    assert values.numel() == int((t.view(torch.int32) != 0).sum())
+    rebuilt = expand(mask, values, t)
+    assert torch.equal(rebuilt.view(torch.int32), t.view(torch.int32))
+    assert compact(torch.randn(1000)) is None  # dense: not smaller
+    with pytest.raises(TypeError, match="compact: t must be a contiguous CPU tensor, got a non-contiguous"):
+        compact(torch.randn(10, 10).t())
+    with pytest.raises(TypeError, match="compact: t must be a contiguous CPU tensor, got list"):
+        compact([1.0])
+    with pytest.raises(TypeError, match="compact: t must have 1, 2, 4 or 8-byte elements, got torch.complex128"):
+        compact(torch.zeros(4, dtype=torch.complex128))
+    with pytest.raises(TypeError, match="expand: like must be a tensor with values' element size"):
+        expand(mask, values, torch.zeros(1000, dtype=torch.float64))

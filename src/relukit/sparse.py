@@ -125,11 +125,24 @@ def _unpack(mask: torch.Tensor, values: torch.Tensor, numel: int) -> torch.Tenso
 def compact(t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
     """(mask, values) of a contiguous CPU tensor's non-zero bit patterns, or None where that is not smaller
     than ``t`` itself; :func:`expand` rebuilds it bit for bit."""
+    if not isinstance(t, torch.Tensor) or t.device.type != "cpu" or not t.is_contiguous():
+        raise TypeError(f"compact: t must be a contiguous CPU tensor, got {_describe(t)}")
+    if t.element_size() not in _BITS:
+        raise TypeError(f"compact: t must have 1, 2, 4 or 8-byte elements, got {t.dtype}")
     return _pack(t.detach().view(_BITS[t.element_size()]).reshape(-1))
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        layout = "contiguous" if value.is_contiguous() else "non-contiguous"
+        return f"a {layout} {value.dtype} tensor on {value.device}"
+    return type(value).__name__
 
 
 def expand(mask: torch.Tensor, values: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The tensor :func:`compact` stored, with ``like``'s shape and dtype."""
+    if not isinstance(like, torch.Tensor) or like.element_size() != values.element_size():
+        raise TypeError(f"expand: like must be a tensor with values' element size, got {_describe(like)}")
     return _unpack(mask, values, like.numel()).view(like.dtype).view(like.shape)
 
 
