@@ -203,11 +203,7 @@ def _make(entry: catalog.Activation):
                         return y
             rest = args[1:]
             try:  # values and their types (True == 1, but True is rejected)
-                key = (
-                    rest,
-                    tuple(map(type, rest)),
-                    *((tuple(kwargs.items()), tuple(map(type, kwargs.values()))) if kwargs else ()),
-                )
+                key = (rest, tuple(map(type, rest)), tuple(kwargs.items()), tuple(map(type, kwargs.values())))
                 known = native_calls.get(key)
             except TypeError:  # an unhashable argument: the full path checks it
                 key = known = None
