@@ -21,43 +21,73 @@
 
 namespace relukit {
 
-// Blocks of BLOCK elements: the codes first (so that an in-place y may overwrite x after), then the
-// values; both loops are branch-free and vectorised (`omp simd`: each iteration touches its own element).
-// The constants are copied into a local array so that the compiler knows the stores cannot change them.
-template <typename K, typename T, typename A>
-void forward_blocks(const T* x, T* y, uint8_t* packed, int64_t n, const A* constants) {
-  const int64_t blocks = (n + BLOCK - 1) / BLOCK;
-  const int64_t bytes_per_block = BLOCK * K::bits / 8;
-  at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
-    A c[MAX_CONSTANTS];
-    for (int i = 0; i < MAX_CONSTANTS; ++i) c[i] = constants[i];
-    alignas(64) Lane<A> wide[BLOCK];
-    alignas(64) uint8_t codes[BLOCK];
+// The block-loop skeleton of the forward and bucket kernels: body(local, scratch, block, start, count) for
+// every BLOCK-element block of n, the blocks split over torch's threads. `prepare()` runs once per task and
+// returns what the body reads (constants copied into the task's own array, so that the compiler knows the
+// stores cannot change them); each task has its own lane and code buffers.
+template <typename A>
+struct Scratch {
+  alignas(64) Lane<A> wide[BLOCK];
+  alignas(64) uint8_t codes[BLOCK];
+};
+
+template <typename A, typename Prepare, typename Body>
+void each_block(int64_t n, Prepare prepare, Body body) {
+  at::parallel_for(0, (n + BLOCK - 1) / BLOCK, GRAIN, [&](int64_t begin, int64_t end) {
+    const auto local = prepare();
+    Scratch<A> scratch;
     for (int64_t block = begin; block < end; ++block) {
       const int64_t start = block * BLOCK;
-      const int64_t count = std::min(BLOCK, n - start);
-      const T* xs = x + start;
-      T* ys = y + start;
-      if (packed != nullptr) {
-        uint8_t* out = packed + block * bytes_per_block;
-        if (count == BLOCK) {
-#pragma omp simd
-          for (int64_t j = 0; j < BLOCK; ++j) wide[j] = Lane<A>(K::template code<T, A>(A(xs[j]), c));
-          if constexpr (K::bits == 1) {
-            pack_lanes(wide, out);
-          } else {
-#pragma omp simd
-            for (int64_t j = 0; j < BLOCK; ++j) codes[j] = uint8_t(wide[j]);
-            pack_full<K::bits>(codes, out);
-          }
-        } else {
-          for (int64_t j = 0; j < count; ++j) codes[j] = uint8_t(K::template code<T, A>(A(xs[j]), c));
-          pack_block(codes, count, K::bits, out);
-        }
-      }
-#pragma omp simd
-      for (int64_t j = 0; j < count; ++j) ys[j] = static_cast<T>(K::template value<T, A>(A(xs[j]), c));
+      body(local, scratch, block, start, std::min(BLOCK, n - start));
     }
+  });
+}
+
+// A block's codes, one per byte, into its packed bytes (whole blocks by the fast path).
+template <int BITS>
+inline void pack_codes(const uint8_t* codes, int64_t count, uint8_t* out) {
+  if (count == BLOCK) {
+    pack_full<BITS>(codes, out);
+  } else {
+    pack_block(codes, count, BITS, out);
+  }
+}
+
+// Blocks of BLOCK elements: the codes first (so that an in-place y may overwrite x after), then the
+// values; both loops are branch-free and vectorised (`omp simd`: each iteration touches its own element).
+template <typename K, typename T, typename A>
+void forward_blocks(const T* x, T* y, uint8_t* packed, int64_t n, const A* constants) {
+  constexpr int64_t bytes_per_block = BLOCK * K::bits / 8;
+  const auto prepare = [constants] {
+    std::array<A, MAX_CONSTANTS> c;
+    for (int i = 0; i < MAX_CONSTANTS; ++i) c[i] = constants[i];
+    return c;
+  };
+  each_block<A>(n, prepare, [&](const std::array<A, MAX_CONSTANTS>& constants_copy, Scratch<A>& scratch,
+                                int64_t block, int64_t start, int64_t count) {
+    const A* c = constants_copy.data();
+    const T* xs = x + start;
+    T* ys = y + start;
+    if (packed != nullptr) {
+      uint8_t* out = packed + block * bytes_per_block;
+      bool packed_already = false;  // 1-bit lanes go straight to bits (movemask)
+      if (count == BLOCK) {  // codes in lanes as wide as A (vectorised), then packed
+#pragma omp simd
+        for (int64_t j = 0; j < BLOCK; ++j) scratch.wide[j] = Lane<A>(K::template code<T, A>(A(xs[j]), c));
+        if constexpr (K::bits == 1) {
+          pack_lanes(scratch.wide, out);
+          packed_already = true;
+        } else {
+#pragma omp simd
+          for (int64_t j = 0; j < BLOCK; ++j) scratch.codes[j] = uint8_t(scratch.wide[j]);
+        }
+      } else {
+        for (int64_t j = 0; j < count; ++j) scratch.codes[j] = uint8_t(K::template code<T, A>(A(xs[j]), c));
+      }
+      if (!packed_already) pack_codes<K::bits>(scratch.codes, count, out);
+    }
+#pragma omp simd
+    for (int64_t j = 0; j < count; ++j) ys[j] = static_cast<T>(K::template value<T, A>(A(xs[j]), c));
   });
 }
 
@@ -254,36 +284,29 @@ template <int BITS, typename T>
 void bucket_loop(const T* x, uint8_t* packed, int64_t n, const std::vector<double>& boundaries) {
   using A = at::opmath_type<T>;
   const int count_boundaries = static_cast<int>(boundaries.size());
-  const int64_t blocks = (n + BLOCK - 1) / BLOCK;
   constexpr int64_t bytes_per_block = BLOCK * BITS / 8;
-  at::parallel_for(0, blocks, GRAIN, [&](int64_t begin, int64_t end) {
-    A bound[256];
+  const auto prepare = [&] {
+    std::array<A, 256> bound;
     for (int i = 0; i < count_boundaries; ++i) bound[i] = static_cast<A>(static_cast<T>(boundaries[i]));
-    alignas(64) Lane<A> wide[BLOCK];
-    alignas(64) uint8_t codes[BLOCK];
-    for (int64_t block = begin; block < end; ++block) {
-      const int64_t start = block * BLOCK;
-      const int64_t count = std::min(BLOCK, n - start);
-      const T* xs = x + start;
+    return bound;
+  };
+  each_block<A>(n, prepare, [&](const std::array<A, 256>& bound, Scratch<A>& scratch, int64_t block,
+                                int64_t start, int64_t count) {
+    const T* xs = x + start;
+    Lane<A>* wide = scratch.wide;
 #pragma omp simd
-      for (int64_t j = 0; j < count; ++j) wide[j] = 0;
-      for (int i = 0; i < count_boundaries; ++i) {
-        const A b = bound[i];
+    for (int64_t j = 0; j < count; ++j) wide[j] = 0;
+    for (int i = 0; i < count_boundaries; ++i) {
+      const A b = bound[i];
 #pragma omp simd
-        for (int64_t j = 0; j < count; ++j) wide[j] += Lane<A>(b < A(xs[j]));
-      }
-#pragma omp simd
-      for (int64_t j = 0; j < count; ++j) {
-        const A v = A(xs[j]);
-        codes[j] = uint8_t(v != v ? Lane<A>(count_boundaries) : wide[j]);
-      }
-      uint8_t* out = packed + block * bytes_per_block;
-      if (count == BLOCK) {
-        pack_full<BITS>(codes, out);
-      } else {
-        pack_block(codes, count, BITS, out);
-      }
+      for (int64_t j = 0; j < count; ++j) wide[j] += Lane<A>(b < A(xs[j]));
     }
+#pragma omp simd
+    for (int64_t j = 0; j < count; ++j) {
+      const A v = A(xs[j]);
+      scratch.codes[j] = uint8_t(v != v ? Lane<A>(count_boundaries) : wide[j]);
+    }
+    pack_codes<BITS>(scratch.codes, count, packed + block * bytes_per_block);
   });
 }
 
