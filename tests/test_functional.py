@@ -173,6 +173,9 @@ def test_repeated_calls_take_the_remembered_native_call_for_their_own_arguments(
             rf.leaky_relu(x, math.inf)
         with pytest.raises(TypeError, match="hardtanh"):
             rf.hardtanh(x, True, 2.0)  # True is not -1.0 or 1.0: rejected every time
+        with pytest.raises(TypeError, match="leaky_relu"):
+            rf.leaky_relu(x, [0.2])  # unhashable: no remembered call, the full path names it
+        assert torch.equal(rf.relu(x), F.relu(x)) and torch.equal(rf.relu(input=x), F.relu(x))
     y = x * 1.0
     z = rf.leaky_relu(y, 0.1, True)  # positional inplace: the remembered call keeps it
     assert z is y and torch.equal(z, F.leaky_relu(x * 1.0, 0.1))

@@ -176,41 +176,32 @@ def _checker(entry: catalog.Activation) -> Callable[..., dict[str, Any]]:
 CHECKED: dict[str, Callable[..., dict[str, Any]]] = {}  # checked(arguments, fn) per member (see _make)
 
 
+def _remember(calls: dict, known_call: list, args: tuple, kwargs: dict, value: tuple[int, bool]) -> None:
+    """Keeps a checked call's native handle for ``known_call`` (up to 256 argument tuples per member)."""
+    extension = _native.module()
+    key = extension.call_key(args, kwargs)
+    if key is not None and len(calls) < 256:
+        known_call[:] = [extension.known_call]
+        calls[key] = value
+
+
 def _make(entry: catalog.Activation):
     signature = _signature(entry)
     bind = _binder(entry.name, signature)
     checked = CHECKED.setdefault(entry.name, _checker(entry))
     name = entry.name
     piecewise = entry.piecewise_linear
-    all_defaults = piecewise and all(p.default is not catalog.REQUIRED for p in entry.params)
-    default_call: list = []  # the native call with default parameters, made on first use
     # native calls by their exact arguments after the input (values and types: True is not 1), remembered
-    # once the full path has checked them: a repeated call skips binding and checks
+    # once the full path has checked them: a repeated call skips binding and checks (C++: known_call)
     native_calls: dict[tuple, tuple[int, bool]] = {}
+    known_call: list = []  # the extension's known_call, looked up on first use
     smooth = name in _fewbit.SMOOTH
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
-        # the hot path: native_eager's checks and the C++ op in one call (try_lean), for relu(x) and for
-        # arguments seen before (the C++ op's handle remembered per exact argument tuple)
-        key = None
-        if piecewise and args and not torch.compiler.is_compiling() and _piecewise.native_on_cpu():
-            if all_defaults and len(args) == 1 and not kwargs:  # relu(x)
-                if not default_call:
-                    default_call.append(_native.call(entry, checked({})))  # None without the extension
-                if default_call[0] is not None:
-                    y = _native.module().try_lean(args[0], default_call[0].handle, False)
-                    if y is not None:
-                        return y
-            rest = args[1:]
-            try:  # values and their types (True == 1, but True is rejected)
-                key = (rest, tuple(map(type, rest)), tuple(kwargs.items()), tuple(map(type, kwargs.values())))
-                known = native_calls.get(key)
-            except TypeError:  # an unhashable argument: the full path checks it
-                key = known = None
-            if known is not None:
-                y = _native.module().try_lean(args[0], *known)
-                if y is not None:
-                    return y
+        if piecewise and not torch.compiler.is_compiling() and native_calls and _piecewise.native_on_cpu():
+            y = known_call[0](native_calls, args, kwargs)  # the hot path: one C++ call, or None
+            if y is not None:
+                return y
         if name == "mish" and len(args) == 1 and not kwargs:  # mish(x): straight to the native kernels
             x = args[0]
             if not has_torch_function_unary(x) and _mish.applies(x) and not _exporting():
@@ -228,8 +219,7 @@ def _make(entry: catalog.Activation):
         if piecewise and not training and _piecewise.native_eager(x):
             call = _native.call(entry, checked(arguments))  # the hot path: checks remembered, one C++ call
             if call is not None:
-                if key is not None and len(native_calls) < 256:
-                    native_calls[key] = (call.handle, inplace)
+                _remember(native_calls, known_call, args, kwargs, (call.handle, inplace))
                 return _native.module().lean(x, call.handle, inplace)
         if entry.takes_weight:
             return F.prelu(x, arguments["weight"])

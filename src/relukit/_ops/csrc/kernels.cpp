@@ -100,7 +100,12 @@ typedef float f32x8 __attribute__((vector_size(32)));
 // stored as one word; an in-place y overwrites only the 8 floats just read.
 template <typename K>
 void forward_vectors(const float* x, float* y, uint8_t* packed, int64_t blocks, const float* constants) {
-  at::parallel_for(0, blocks, GRAIN, [=](int64_t begin, int64_t end) {  // by value: byte stores alias all
+  at::parallel_for(0, blocks, GRAIN, [=](int64_t begin, int64_t end) {
+    // local copies: the captures live in the lambda object, which a store through y could alias, so
+    // the compiler would reload them after every store
+    const float* __restrict in = x;
+    float* __restrict out = y;
+    uint8_t* __restrict codes = packed;
     f32x8 c[MAX_CONSTANTS];
     for (int i = 0; i < MAX_CONSTANTS; ++i) c[i] = f32x8{} + constants[i];
     for (int64_t block = begin; block < end; ++block) {
@@ -108,13 +113,13 @@ void forward_vectors(const float* x, float* y, uint8_t* packed, int64_t blocks, 
       uint64_t word = 0;
       for (int k = 0; k < BLOCK / 8; ++k) {
         f32x8 v;
-        std::memcpy(&v, x + start + 8 * k, sizeof v);
+        std::memcpy(&v, in + start + 8 * k, sizeof v);
         const auto mask = K::mask(v, c);
         const f32x8 value = K::template value<float, f32x8>(v, c);
-        std::memcpy(y + start + 8 * k, &value, sizeof value);
+        std::memcpy(out + start + 8 * k, &value, sizeof value);
         word |= uint64_t(uint32_t(_mm256_movemask_ps((__m256)mask))) << (8 * k);
       }
-      std::memcpy(packed + block * (BLOCK / 8), &word, sizeof word);
+      std::memcpy(codes + block * (BLOCK / 8), &word, sizeof word);
     }
   });
 }

@@ -149,6 +149,62 @@ pybind11::object try_lean(pybind11::handle input, int64_t handle, bool inplace) 
   return pybind11::cast(lean(x, handle, inplace));
 }
 
+// A call's arguments after the input as a dictionary key: (args, their types, kwargs items, their types).
+// Types ride along because True == 1 hashes alike, and only one of them passes relukit's checks. A null
+// key (Python error cleared) where an argument is unhashable: the caller takes its full path.
+static PyObject* new_call_key(PyObject* args, PyObject* kwargs) {
+  const Py_ssize_t n = PyTuple_GET_SIZE(args);
+  const Py_ssize_t k = kwargs == nullptr ? 0 : PyDict_GET_SIZE(kwargs);
+  PyObject* key = PyTuple_New(4);
+  PyObject* rest = PyTuple_New(n > 0 ? n - 1 : 0);
+  PyObject* rest_types = PyTuple_New(n > 0 ? n - 1 : 0);
+  PyObject* items = PyTuple_New(k);
+  PyObject* item_types = PyTuple_New(k);
+  PyTuple_SET_ITEM(key, 0, rest);
+  PyTuple_SET_ITEM(key, 1, rest_types);
+  PyTuple_SET_ITEM(key, 2, items);
+  PyTuple_SET_ITEM(key, 3, item_types);
+  for (Py_ssize_t i = 1; i < n; ++i) {
+    PyObject* value = PyTuple_GET_ITEM(args, i);
+    Py_INCREF(value);
+    PyTuple_SET_ITEM(rest, i - 1, value);
+    Py_INCREF(Py_TYPE(value));
+    PyTuple_SET_ITEM(rest_types, i - 1, reinterpret_cast<PyObject*>(Py_TYPE(value)));
+  }
+  Py_ssize_t position = 0, i = 0;
+  PyObject *name, *value;
+  while (kwargs != nullptr && PyDict_Next(kwargs, &position, &name, &value)) {
+    PyTuple_SET_ITEM(items, i, PyTuple_Pack(2, name, value));
+    Py_INCREF(Py_TYPE(value));
+    PyTuple_SET_ITEM(item_types, i++, reinterpret_cast<PyObject*>(Py_TYPE(value)));
+  }
+  if (PyObject_Hash(key) == -1) {
+    PyErr_Clear();
+    Py_DECREF(key);
+    return nullptr;
+  }
+  return key;
+}
+
+pybind11::object call_key(pybind11::tuple args, pybind11::dict kwargs) {
+  PyObject* key = new_call_key(args.ptr(), kwargs.ptr());
+  return key == nullptr ? pybind11::none() : pybind11::reinterpret_steal<pybind11::object>(key);
+}
+
+// The eager hot path of a relukit.functional member for arguments it has checked before: calls maps
+// call_key(args, kwargs) to (handle, inplace). try_lean's result, or None (the caller's full path runs).
+pybind11::object known_call(pybind11::dict calls, pybind11::tuple args, pybind11::dict kwargs) {
+  if (PyTuple_GET_SIZE(args.ptr()) == 0) return pybind11::none();
+  PyObject* key = new_call_key(args.ptr(), kwargs.ptr());
+  if (key == nullptr) return pybind11::none();
+  PyObject* known = PyDict_GetItem(calls.ptr(), key);  // borrowed; no exception set
+  Py_DECREF(key);
+  if (known == nullptr) return pybind11::none();
+  const int64_t handle = PyLong_AsLongLong(PyTuple_GET_ITEM(known, 0));
+  const bool inplace = PyTuple_GET_ITEM(known, 1) == Py_True;
+  return try_lean(PyTuple_GET_ITEM(args.ptr(), 0), handle, inplace);
+}
+
 at::Tensor values(const at::Tensor& x, int64_t variant, const std::vector<double>& constants, bool inplace) {
   return std::get<0>(forward_kernel(x, variant, constants, inplace, false));
 }
@@ -160,6 +216,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("register_call", &relukit::register_call, "remembers a call's arguments; returns its handle");
   m.def("lean", &relukit::lean, "y with autograd saving packed codes (a registered call)");
   m.def("try_lean", &relukit::try_lean, "lean(x, handle, inplace) where the eager hot path applies, else None");
+  m.def("call_key", &relukit::call_key, "a call's arguments after the input as a key, None if unhashable");
+  m.def("known_call", &relukit::known_call, "try_lean with (handle, inplace) remembered under call_key");
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
