@@ -7,9 +7,10 @@ torch is ``F.mish(x)`` then ``y.backward(g)`` on a float32 leaf; relukit is ``re
 through autograd (what users get: the native kernels of ``relukit._ops.mish``). Each repeat runs both,
 alternating which goes first (ABBA); the table shows medians and the ratio torch / relukit (> 1: relukit
 is faster), and the first call of each (a fresh tensor size; relukit's first call of the process loads the
-extension). ``--allocation`` puts both on one allocator: ``default`` (4 KiB pages: relukit's huge-page
-advice is switched off with ``RELUKIT_HUGEPAGES=0``) or ``huge`` (both on transparent huge pages: torch's
-``THP_MEM_ALLOC_ENABLE=1`` and relukit's advice). A second table sweeps small sizes for the op alone
+extension). ``--allocation`` puts both on one allocator: ``default`` (4 KiB pages) or ``huge`` (both on
+transparent huge pages: torch's ``THP_MEM_ALLOC_ENABLE=1``, which the native route's outputs share, as
+they come from torch's allocator; ``RELUKIT_HUGEPAGES`` is set to match for the Python fallback's
+outputs). A second table sweeps small sizes for the op alone
 (where routing starts to pay; ``relukit._ops.mish.MIN_NUMEL``).
 """
 

@@ -13,6 +13,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from tests.mpmath_reference import FUNCTIONS
+from torch.utils._python_dispatch import TorchDispatchMode
 
 import relukit.array as ra
 import relukit.functional as rf
@@ -95,7 +96,7 @@ def test_functional_routes_float32_to_the_native_op(built):
     x = (torch.randn(N) * 4).requires_grad_()
     grad = torch.randn(N)
     y = rf.mish(x)
-    assert "EagerMish" in y.grad_fn.name()
+    assert y.grad_fn.name() == "NativeMishBackward"
     y.backward(grad)
     x_ref = x.detach().clone().requires_grad_()
     F.mish(x_ref).backward(grad)
@@ -105,6 +106,31 @@ def test_functional_routes_float32_to_the_native_op(built):
     assert rf.mish(small).grad_fn.name() == "MishBackward0"  # tiny tensors keep torch's kernel
     double = torch.randn(N, dtype=torch.float64, requires_grad=True)
     assert rf.mish(double).grad_fn.name() == "MishBackward0"  # float64: torch's kernel (documented)
+
+
+def test_native_backward_node_edges(built):
+    """The C++ node: an expanded gradient (from sum()), a saved input changed in place (autograd's version
+    error, as torch's own mish), and a dispatch mode, which sees the custom op instead."""
+    x = (torch.randn(N) * 3).requires_grad_()
+    rf.mish(x).sum().backward()
+    torch.testing.assert_close(x.grad, torch.ops.aten.mish_backward(torch.ones(N), x.detach()), rtol=1e-5, atol=4e-6)
+    a = torch.randn(N, requires_grad=True)
+    hidden = a * 1.0
+    y = rf.mish(hidden)
+    hidden.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    seen = []
+
+    class Record(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            seen.append(str(func))
+            return func(*args, **(kwargs or {}))
+
+    with Record():
+        y = rf.mish(x)
+    assert any("relukit.mish" in name for name in seen)
+    torch.testing.assert_close(y, F.mish(x.detach()), rtol=2e-6, atol=1e-7)
 
 
 def test_same_values_with_any_thread_count(built):

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch.overrides import handle_torch_function, has_torch_function, has_torch_function_unary
+from torch.overrides import handle_torch_function, has_torch_function
 
 from relukit import catalog
 from relukit._bias import bias_view_shape, check_bias
@@ -202,10 +202,10 @@ def _make(entry: catalog.Activation):
             y = known_call[0](native_calls, args, kwargs)  # the hot path: one C++ call, or None
             if y is not None:
                 return y
-        if name == "mish" and len(args) == 1 and not kwargs:  # mish(x): straight to the native kernels
-            x = args[0]
-            if not has_torch_function_unary(x) and _mish.applies(x) and not _exporting():
-                return _mish.mish(x)
+        if name == "mish" and len(args) == 1 and not kwargs and not torch.compiler.is_compiling():
+            y = _mish.try_native(args[0])  # mish(x): straight to the native kernels (one C++ call), or None
+            if y is not None:
+                return y
         arguments = bind(args, kwargs)
         x = arguments.pop("input")
         if not isinstance(x, torch.Tensor):

@@ -14,6 +14,10 @@ is ``grad * mish'(x)``. When backward itself is differentiated (``create_graph=T
 catalog's derivative composed of differentiable torch ops, so double backward works. Either op runs
 torch's own kernels for dtypes other than float32 (float64, bfloat16, float16: torch's are accurate there,
 or as accurate as the type allows), for tensors with gaps, and where the extension is not built.
+
+Eager calls take a shorter route to the same kernels (``try_native``): one C++ call that runs the forward
+kernel and attaches a C++ backward node saving x, so neither direction passes through Python; the
+custom ops serve torch.compile, export, opcheck and calls that a mode or transform must see.
 """
 
 from __future__ import annotations
@@ -124,21 +128,22 @@ def _mish_backward_grad(ctx, grad_grad):
 mish_backward.register_autograd(_mish_backward_grad, setup_context=_backward_setup_context)
 
 
-class _EagerMish(torch.autograd.Function):
-    """The eager route: the same kernels as ``relukit::mish`` without the custom op's Python dispatch
-    (~40 us per call each way, which at 2^12-2^16 elements is as much as the kernel)."""
+@functools.cache
+def _eager_route():
+    """The extension with its ``try_mish`` set up (series constants, size, differentiable backward), or None."""
+    extension = native.module()
+    if extension is not None:
+        extension.mish_setup(series_constants(), MIN_NUMEL, differentiable_backward)
+    return extension
 
-    @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:
-        ctx.save_for_backward(x)
-        return _native_forward(x)
 
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
-        (x,) = ctx.saved_tensors
-        if torch.is_grad_enabled():
-            return differentiable_backward(grad, x)
-        return _native_backward(grad, x) if _backward_applies(grad, x) else _aten.mish_backward(grad, x)
+def try_native(x: torch.Tensor) -> torch.Tensor | None:
+    """The eager route in one C++ call: mish(x) with a C++ backward node saving x (as torch's own), for a
+    plain dense float32 CPU tensor of >= MIN_NUMEL elements in a plain eager call (no torch-function or
+    dispatch mode, functorch transform or TorchScript tracer); None where that does not hold. Callers
+    test ``torch.compiler.is_compiling()`` first (Dynamo cannot trace into it)."""
+    extension = _eager_route()
+    return None if extension is None else extension.try_mish(x)
 
 
 def applies(x: torch.Tensor) -> bool:
@@ -161,5 +166,7 @@ def mish(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     backward)."""
     if not native_applies(x) or (inplace and torch.is_grad_enabled() and x.requires_grad):
         return torch.nn.functional.mish(x, inplace=inplace)
-    y = _EagerMish.apply(x)
+    y = try_native(x)
+    if y is None:  # a mode, transform or tracer: the custom op, which they see
+        y = mish_forward(x)
     return x.copy_(y) if inplace else y

@@ -35,6 +35,7 @@
 #include <vector>
 
 #include "lanes.h"
+#include "mish.h"
 
 namespace relukit {
 namespace {
@@ -146,6 +147,8 @@ void check(const at::Tensor& t, const at::Tensor& out, const char* name) {
               "relukit native mish: ", name, " and out must be dense float32 tensors of one layout");
 }
 
+}  // namespace
+
 void mish_forward_into(const at::Tensor& x, const at::Tensor& out) {
   check(x, out, "x");
   const float* in = x.const_data_ptr<float>();
@@ -173,7 +176,6 @@ void mish_backward_into(const at::Tensor& grad, const at::Tensor& x, const at::T
   });
 }
 
-}  // namespace
 }  // namespace relukit
 
 TORCH_LIBRARY_FRAGMENT(relukit_native, m) {

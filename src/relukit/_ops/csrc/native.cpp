@@ -14,6 +14,7 @@
 #include <mutex>
 
 #include "blocks.h"
+#include "mish.h"
 #include "unit_stats.h"
 
 namespace relukit {
@@ -129,24 +130,81 @@ at::Tensor lean(const at::Tensor& x, int64_t handle, bool inplace) {
   return y;
 }
 
+// An eager call on a plain tensor: no torch-function or dispatch mode, functorch transform or TorchScript
+// tracer would have to see the op (relukit._ops.piecewise.native_eager's conditions past the tensor's own).
+bool plain_eager_call(pybind11::handle input) {
+  if (!THPVariable_CheckExact(input.ptr())) return false;
+  const auto included = c10::impl::tls_local_dispatch_key_set().included_;  // functorch transforms add these
+  const bool transforms = included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) ||
+                          included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
+  return !(at::impl::torch_function_mode_enabled() || c10::impl::TorchDispatchModeTLS::stack_len() > 0 ||
+           transforms || torch::jit::tracer::isTracing());
+}
+
 // The eager hot path's test and call in one (relukit.functional, after its torch.compile test): y for a
-// plain CPU tensor of a native dtype that autograd records, outside torch-function and dispatch modes,
-// functorch transforms and the TorchScript tracer (relukit._ops.piecewise.native_eager's conditions);
-// None where one fails, and the caller takes its full path.
+// plain CPU tensor of a native dtype that autograd records, in a plain eager call; None where one fails,
+// and the caller takes its full path.
 pybind11::object try_lean(pybind11::handle input, int64_t handle, bool inplace) {
-  if (!THPVariable_CheckExact(input.ptr())) return pybind11::none();
+  if (!plain_eager_call(input)) return pybind11::none();
   const at::Tensor& x = THPVariable_Unpack(input.ptr());
   const auto dtype = x.scalar_type();
   const bool native_dtype = dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16;
   if (!x.requires_grad() || !x.is_cpu() || !native_dtype || !at::GradMode::is_enabled()) return pybind11::none();
-  const auto included = c10::impl::tls_local_dispatch_key_set().included_;  // functorch transforms add these
-  const bool transforms = included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) ||
-                          included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
-  if (at::impl::torch_function_mode_enabled() || c10::impl::TorchDispatchModeTLS::stack_len() > 0 || transforms ||
-      torch::jit::tracer::isTracing()) {
+  return pybind11::cast(lean(x, handle, inplace));
+}
+
+// Mish's eager route (relukit._ops.mish.try_native): mish.cpp's kernels behind a C++ backward node saving
+// x, as torch's own mish does, so that a call costs one C++ call each way. mish_setup passes, once, the
+// series constants of the backward kernel, the smallest size worth it and the differentiable backward
+// (Python, the catalog's derivative) that a create_graph backward runs instead of the kernel.
+struct MishSetup {
+  std::vector<double> constants;
+  int64_t min_numel;
+  pybind11::object differentiable;
+};
+const MishSetup* mish_state = nullptr;  // set once, never freed (no Python object dies after the interpreter)
+
+void mish_setup(std::vector<double> constants, int64_t min_numel, pybind11::object differentiable) {
+  if (mish_state == nullptr) mish_state = new MishSetup{std::move(constants), min_numel, std::move(differentiable)};
+}
+
+struct MishBackwardNode : public torch::autograd::Node {
+  torch::autograd::SavedVariable x;
+  variable_list apply(variable_list&& grads) override {
+    if (!grads[0].defined()) return {at::Tensor()};
+    const at::Tensor input = x.unpack();
+    if (at::GradMode::is_enabled()) {  // create_graph: differentiable torch ops, so double backward works
+      pybind11::gil_scoped_acquire gil;
+      return {mish_state->differentiable(grads[0], input).cast<at::Tensor>()};
+    }
+    at::Tensor grad = grads[0];
+    if (grad.strides() != input.strides()) grad = at::empty_like(input).copy_(grad);  // x's memory order
+    at::Tensor out = at::empty_like(input);
+    mish_backward_into(grad, input, out, mish_state->constants);
+    return {out};
+  }
+  void release_variables() override { x.reset_data(); }
+  std::string name() const override { return "NativeMishBackward"; }
+};
+
+// mish(x) for a dense float32 CPU tensor of at least min_numel elements in a plain eager call, recorded
+// by autograd where it records; None otherwise (the caller's full path runs).
+pybind11::object try_mish(pybind11::handle input) {
+  if (mish_state == nullptr || !plain_eager_call(input)) return pybind11::none();
+  const at::Tensor& x = THPVariable_Unpack(input.ptr());
+  if (x.scalar_type() != at::kFloat || !x.is_cpu() || x.numel() < mish_state->min_numel ||
+      !x.is_non_overlapping_and_dense()) {
     return pybind11::none();
   }
-  return pybind11::cast(lean(x, handle, inplace));
+  at::Tensor y = at::empty_like(x);
+  mish_forward_into(x, y);
+  if (at::GradMode::is_enabled() && x.requires_grad()) {
+    auto node = c10::make_intrusive<MishBackwardNode>();
+    node->set_next_edges(torch::autograd::collect_next_edges(x));
+    node->x = torch::autograd::SavedVariable(x, false);
+    torch::autograd::set_history(y, node);
+  }
+  return pybind11::cast(y);
 }
 
 // A call's arguments after the input as a dictionary key: (args, their types, kwargs items, their types).
@@ -218,6 +276,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("try_lean", &relukit::try_lean, "lean(x, handle, inplace) where the eager hot path applies, else None");
   m.def("call_key", &relukit::call_key, "a call's arguments after the input as a key, None if unhashable");
   m.def("known_call", &relukit::known_call, "try_lean with (handle, inplace) remembered under call_key");
+  m.def("mish_setup", &relukit::mish_setup, "constants, min_numel and differentiable backward of try_mish (once)");
+  m.def("try_mish", &relukit::try_mish, "mish(x) with a native backward node where it applies, else None");
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
