@@ -42,6 +42,10 @@ from relukit._ops.kaf import kaf
 __all__: list[str] = ["kaf"]
 
 _P = inspect.Parameter
+# False when run; Dynamo traces it as True, so a traced call takes the full path. The native hot paths need
+# no more: anything else that traces (export, make_fx) does so with a mode or a tensor subclass, for which
+# the C++ entries decline.
+_dynamo_tracing = torch.compiler.is_dynamo_compiling
 
 
 def _exporting() -> bool:
@@ -195,14 +199,15 @@ def _make(entry: catalog.Activation):
     # once the full path has checked them: a repeated call skips binding and checks (C++: known_call)
     native_calls: dict[tuple, tuple[int, bool]] = {}
     known_call: list = []  # the extension's known_call, looked up on first use
+    _piecewise.ROUTING_CHANGED.append(native_calls.clear)  # kernels_on("cpu"): CPU calls go to Triton
     smooth = name in _fewbit.SMOOTH
 
     def function(*args: Any, **kwargs: Any) -> torch.Tensor:
-        if piecewise and not torch.compiler.is_compiling() and native_calls and _piecewise.native_on_cpu():
+        if piecewise and not _dynamo_tracing() and native_calls:  # (so Dynamo puts no guard on the dict)
             y = known_call[0](native_calls, args, kwargs)  # the hot path: one C++ call, or None
             if y is not None:
                 return y
-        if name == "mish" and len(args) == 1 and not kwargs and not torch.compiler.is_compiling():
+        if name == "mish" and len(args) == 1 and not kwargs and not _dynamo_tracing():
             y = _mish.try_native(args[0])  # mish(x): straight to the native kernels (one C++ call), or None
             if y is not None:
                 return y

@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import array_api_compat.numpy as xp_numpy
@@ -44,6 +44,8 @@ def decode(entry: catalog.Activation, values: Sequence[float]) -> dict[str, Any]
 
 
 _KERNEL_DEVICES = ("cuda",)  # device types where relukit.kernels replaces the torch ops: see kernels_on
+# called when kernels_on changes the routing: relukit.functional forgets the native calls it remembered
+ROUTING_CHANGED: list[Callable[[], None]] = []
 
 
 @contextlib.contextmanager
@@ -55,6 +57,8 @@ def kernels_on(*device_types: str) -> Iterator[None]:
     """
     global _KERNEL_DEVICES
     previous, _KERNEL_DEVICES = _KERNEL_DEVICES, tuple(device_types)
+    for forget in ROUTING_CHANGED:
+        forget()
     try:
         yield
     finally:
@@ -126,11 +130,6 @@ def kernel(x: torch.Tensor) -> str:
     if x.device.type == "cpu" and x.dtype in _NATIVE_DTYPES and native.module() is not None:
         return "native"
     return "torch"
-
-
-def native_on_cpu() -> bool:
-    """CPU tensors go to the native kernels (not routed to the Triton interpreter by ``kernels_on``)."""
-    return "cpu" not in _KERNEL_DEVICES
 
 
 def native_eager(x: torch.Tensor) -> bool:

@@ -17,6 +17,7 @@ storage once, leaf tensors that require grad left out: they are alive anyway).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import statistics
@@ -52,17 +53,35 @@ def _clock(device: str) -> Callable[[Callable[[], Any]], float]:
     return cpu_time
 
 
+def _call_times(fn: Callable[[], Any], count: int) -> None:
+    for _ in range(count):  # each result is dropped before the next call, as in a loop of steps
+        fn()
+
+
+SAMPLE_SECONDS = 2e-3  # a sample times consecutive calls of one function for about this long
+
+
 def medians(fns: dict[str, Callable[[], Any]], device: str, warmup: int, repeats: int) -> dict[str, float]:
-    """Median seconds of each function; they take turns every repeat, so slow drifts hit all alike.
-    The minimum of each rides along as ``"<key> min"`` (on a shared machine, the uncontended time)."""
+    """Median seconds per call of each function; they take turns every repeat, so slow drifts hit all alike.
+
+    A sample is one untimed call, then consecutive calls for about ``SAMPLE_SECONDS`` (at least one), timed
+    together: each function is timed in its own steady state. Timed right after another function, a call
+    inherits that function's heap (glibc returns freed blocks to the system or reuses them depending on the
+    sizes freed just before), and which one pays fresh pages (~2-5 us per 4 KiB on a VM) then depends on
+    its place in the turn order, not on its own allocations. The minimum of each rides along as
+    ``"<key> min"`` (on a shared machine, the uncontended time)."""
     clock = _clock(device)
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
+    calls = {}
+    for key, fn in fns.items():
+        for _ in range(max(1, warmup)):
+            seconds = clock(fn)
+        calls[key] = max(1, min(1000, round(SAMPLE_SECONDS / max(seconds, 1e-9))))
     times: dict[str, list[float]] = {key: [] for key in fns}
     for _ in range(repeats):
         for key, fn in fns.items():
-            times[key].append(clock(fn))
+            fn()
+            count = calls[key]
+            times[key].append(clock(functools.partial(_call_times, fn, count)) / count)
     result = {key: statistics.median(values) for key, values in times.items()}
     return result | {f"{key} min": min(values) for key, values in times.items()}
 

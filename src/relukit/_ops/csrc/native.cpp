@@ -249,19 +249,37 @@ pybind11::object call_key(pybind11::tuple args, pybind11::dict kwargs) {
   return key == nullptr ? pybind11::none() : pybind11::reinterpret_steal<pybind11::object>(key);
 }
 
-// The eager hot path of a relukit.functional member for arguments it has checked before: calls maps
-// call_key(args, kwargs) to (handle, inplace). try_lean's result, or None (the caller's full path runs).
-pybind11::object known_call(pybind11::dict calls, pybind11::tuple args, pybind11::dict kwargs) {
-  if (PyTuple_GET_SIZE(args.ptr()) == 0) return pybind11::none();
-  PyObject* key = new_call_key(args.ptr(), kwargs.ptr());
-  if (key == nullptr) return pybind11::none();
-  PyObject* known = PyDict_GetItem(calls.ptr(), key);  // borrowed; no exception set
+// The eager hot path of a relukit.functional member for arguments it has checked before:
+// known_call(calls, args, kwargs), where calls maps call_key(args, kwargs) to (handle, inplace); try_lean's
+// result, or None (the caller's full path runs). A plain CPython function (METH_FASTCALL), not a pybind11
+// one: its argument conversion would cost as much as the rest of the call.
+PyObject* known_call(PyObject*, PyObject* const* argv, Py_ssize_t argc) {
+  if (argc != 3 || !PyDict_Check(argv[0]) || !PyTuple_Check(argv[1]) || !PyDict_Check(argv[2])) {
+    PyErr_SetString(PyExc_TypeError, "known_call(calls: dict, args: tuple, kwargs: dict)");
+    return nullptr;
+  }
+  PyObject* args = argv[1];
+  if (PyTuple_GET_SIZE(args) == 0) Py_RETURN_NONE;
+  PyObject* key = new_call_key(args, argv[2]);
+  if (key == nullptr) Py_RETURN_NONE;
+  PyObject* known = PyDict_GetItem(argv[0], key);  // borrowed; no exception set
   Py_DECREF(key);
-  if (known == nullptr) return pybind11::none();
+  if (known == nullptr) Py_RETURN_NONE;
   const int64_t handle = PyLong_AsLongLong(PyTuple_GET_ITEM(known, 0));
   const bool inplace = PyTuple_GET_ITEM(known, 1) == Py_True;
-  return try_lean(PyTuple_GET_ITEM(args.ptr(), 0), handle, inplace);
+  try {
+    return try_lean(PyTuple_GET_ITEM(args, 0), handle, inplace).release().ptr();
+  } catch (pybind11::error_already_set& error) {
+    error.restore();
+    return nullptr;
+  } catch (const std::exception& error) {  // torch's errors (TORCH_CHECK) as RuntimeError, as pybind11 does
+    PyErr_SetString(PyExc_RuntimeError, error.what());
+    return nullptr;
+  }
 }
+
+PyMethodDef known_call_method = {"known_call", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&known_call)),
+                                 METH_FASTCALL, "try_lean with (handle, inplace) remembered under call_key"};
 
 at::Tensor values(const at::Tensor& x, int64_t variant, const std::vector<double>& constants, bool inplace) {
   return std::get<0>(forward_kernel(x, variant, constants, inplace, false));
@@ -275,7 +293,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("lean", &relukit::lean, "y with autograd saving packed codes (a registered call)");
   m.def("try_lean", &relukit::try_lean, "lean(x, handle, inplace) where the eager hot path applies, else None");
   m.def("call_key", &relukit::call_key, "a call's arguments after the input as a key, None if unhashable");
-  m.def("known_call", &relukit::known_call, "try_lean with (handle, inplace) remembered under call_key");
+  m.add_object("known_call", pybind11::reinterpret_steal<pybind11::object>(PyCFunction_New(&relukit::known_call_method, nullptr)));
   m.def("mish_setup", &relukit::mish_setup, "constants, min_numel and differentiable backward of try_mish (once)");
   m.def("try_mish", &relukit::try_mish, "mish(x) with a native backward node where it applies, else None");
   m.def("values", &relukit::values, "y only (no codes)");
