@@ -10,7 +10,7 @@ need the input in backward and save what torch saves); with ``bits=k`` (1..8) th
 input instead and backward is ``grad * levels[code]`` from ``relukit.fewbit_table(member, k)``: an
 approximate gradient, k/32 of an fp32 input saved (``relukit._ops.fewbit_lean``; values stay torch's,
 double backward raises). The piecewise-linear members take no ``bits``: their backward is already exact.
-``mish`` on float32 CPU tensors of >= 2^14 elements (``relukit._ops.mish.MIN_NUMEL``) runs relukit's
+``mish`` on float32 CPU tensors of >= 2^10 elements (``relukit._ops.mish.MIN_NUMEL``) runs relukit's
 native kernels of the catalog's single-exponential form from the first call (``relukit._ops.mish``; same
 saved tensor, within 1 ulp of the float64 value where torch's float32 Mish is ~1e-5 relative off).
 ``kaf`` is the Kafnets kernel activation (``relukit._ops.kaf``). Like torch's own functions, each member

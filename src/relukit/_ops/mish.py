@@ -31,7 +31,7 @@ from relukit._ops import native
 from relukit._ops.allocator import empty_output, is_dense
 from relukit._ops.traceable import xp_traceable
 
-MIN_NUMEL = 1 << 14  # below this torch's kernel is as fast (per-call overhead; BENCHMARKS.md)
+MIN_NUMEL = 1 << 10  # below this torch's kernel is as fast (per-call overhead; BENCHMARKS.md)
 _aten = torch.ops.aten
 
 
@@ -130,20 +130,20 @@ mish_backward.register_autograd(_mish_backward_grad, setup_context=_backward_set
 
 @functools.cache
 def _eager_route():
-    """The extension with its ``try_mish`` set up (series constants, size, differentiable backward), or None."""
+    """The extension with its ``try_mish`` set up (series constants, differentiable backward), or None."""
     extension = native.module()
     if extension is not None:
-        extension.mish_setup(series_constants(), MIN_NUMEL, differentiable_backward)
+        extension.mish_setup(series_constants(), differentiable_backward)
     return extension
 
 
-def try_native(x: torch.Tensor) -> torch.Tensor | None:
+def try_native(x: torch.Tensor, min_numel: int = MIN_NUMEL) -> torch.Tensor | None:
     """The eager route in one C++ call: mish(x) with a C++ backward node saving x (as torch's own), for a
-    plain dense float32 CPU tensor of >= MIN_NUMEL elements in a plain eager call (no torch-function or
+    plain dense float32 CPU tensor of >= min_numel elements in a plain eager call (no torch-function or
     dispatch mode, functorch transform or TorchScript tracer); None where that does not hold. Callers
     test ``torch.compiler.is_compiling()`` first (Dynamo cannot trace into it)."""
     extension = _eager_route()
-    return None if extension is None else extension.try_mish(x)
+    return None if extension is None else extension.try_mish(x, min_numel)
 
 
 def applies(x: torch.Tensor) -> bool:
@@ -166,7 +166,7 @@ def mish(x: torch.Tensor, inplace: bool = False) -> torch.Tensor:
     backward)."""
     if not native_applies(x) or (inplace and torch.is_grad_enabled() and x.requires_grad):
         return torch.nn.functional.mish(x, inplace=inplace)
-    y = try_native(x)
+    y = try_native(x, 0)
     if y is None:  # a mode, transform or tracer: the custom op, which they see
         y = mish_forward(x)
     return x.copy_(y) if inplace else y

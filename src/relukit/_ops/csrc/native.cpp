@@ -155,17 +155,16 @@ pybind11::object try_lean(pybind11::handle input, int64_t handle, bool inplace) 
 
 // Mish's eager route (relukit._ops.mish.try_native): mish.cpp's kernels behind a C++ backward node saving
 // x, as torch's own mish does, so that a call costs one C++ call each way. mish_setup passes, once, the
-// series constants of the backward kernel, the smallest size worth it and the differentiable backward
-// (Python, the catalog's derivative) that a create_graph backward runs instead of the kernel.
+// series constants of the backward kernel and the differentiable backward (Python, the catalog's
+// derivative) that a create_graph backward runs instead of the kernel.
 struct MishSetup {
   std::vector<double> constants;
-  int64_t min_numel;
   pybind11::object differentiable;
 };
 const MishSetup* mish_state = nullptr;  // set once, never freed (no Python object dies after the interpreter)
 
-void mish_setup(std::vector<double> constants, int64_t min_numel, pybind11::object differentiable) {
-  if (mish_state == nullptr) mish_state = new MishSetup{std::move(constants), min_numel, std::move(differentiable)};
+void mish_setup(std::vector<double> constants, pybind11::object differentiable) {
+  if (mish_state == nullptr) mish_state = new MishSetup{std::move(constants), std::move(differentiable)};
 }
 
 struct MishBackwardNode : public torch::autograd::Node {
@@ -189,10 +188,10 @@ struct MishBackwardNode : public torch::autograd::Node {
 
 // mish(x) for a dense float32 CPU tensor of at least min_numel elements in a plain eager call, recorded
 // by autograd where it records; None otherwise (the caller's full path runs).
-pybind11::object try_mish(pybind11::handle input) {
+pybind11::object try_mish(pybind11::handle input, int64_t min_numel) {
   if (mish_state == nullptr || !plain_eager_call(input)) return pybind11::none();
   const at::Tensor& x = THPVariable_Unpack(input.ptr());
-  if (x.scalar_type() != at::kFloat || !x.is_cpu() || x.numel() < mish_state->min_numel ||
+  if (x.scalar_type() != at::kFloat || !x.is_cpu() || x.numel() < min_numel ||
       !x.is_non_overlapping_and_dense()) {
     return pybind11::none();
   }
@@ -294,8 +293,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("try_lean", &relukit::try_lean, "lean(x, handle, inplace) where the eager hot path applies, else None");
   m.def("call_key", &relukit::call_key, "a call's arguments after the input as a key, None if unhashable");
   m.add_object("known_call", pybind11::reinterpret_steal<pybind11::object>(PyCFunction_New(&relukit::known_call_method, nullptr)));
-  m.def("mish_setup", &relukit::mish_setup, "constants, min_numel and differentiable backward of try_mish (once)");
-  m.def("try_mish", &relukit::try_mish, "mish(x) with a native backward node where it applies, else None");
+  m.def("mish_setup", &relukit::mish_setup, "series constants and differentiable backward of try_mish (once)");
+  m.def("try_mish", &relukit::try_mish, "mish(x, min_numel) with a native backward node where it applies, else None");
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
