@@ -4,6 +4,7 @@
 #include <ATen/PythonTorchFunctionTLS.h>
 #include <c10/core/impl/LocalDispatchKeySet.h>
 #include <c10/core/impl/TorchDispatchModeTLS.h>
+#include <torch/csrc/Exceptions.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -266,15 +267,9 @@ PyObject* known_call(PyObject*, PyObject* const* argv, Py_ssize_t argc) {
   if (known == nullptr) Py_RETURN_NONE;
   const int64_t handle = PyLong_AsLongLong(PyTuple_GET_ITEM(known, 0));
   const bool inplace = PyTuple_GET_ITEM(known, 1) == Py_True;
-  try {
-    return try_lean(PyTuple_GET_ITEM(args, 0), handle, inplace).release().ptr();
-  } catch (pybind11::error_already_set& error) {
-    error.restore();
-    return nullptr;
-  } catch (const std::exception& error) {  // torch's errors (TORCH_CHECK) as RuntimeError, as pybind11 does
-    PyErr_SetString(PyExc_RuntimeError, error.what());
-    return nullptr;
-  }
+  HANDLE_TH_ERRORS  // torch's errors become the Python exceptions torch's own bindings raise
+  return try_lean(PyTuple_GET_ITEM(args, 0), handle, inplace).release().ptr();
+  END_HANDLE_TH_ERRORS
 }
 
 PyMethodDef known_call_method = {"known_call", reinterpret_cast<PyCFunction>(reinterpret_cast<void (*)()>(&known_call)),
