@@ -74,3 +74,16 @@ def test_threads_apply_to_the_run_only():
     data = measure.run(config | {"repeats": 1}, threads=wanted)
     assert data["machine"]["cpu_threads"] == wanted and torch.get_num_threads() == before
     assert f"--threads {wanted}" in bench.present.command_line(data)
+
+
+def test_medians_time_each_function_in_runs_of_its_own_calls(monkeypatch):
+    """A sample is one untimed call, then consecutive calls of the same function (about SAMPLE_SECONDS),
+    functions taking turns per repeat; the result is seconds per call."""
+    log = []
+    clock = iter(range(10**6))  # perf_counter: one "second" per reading
+    monkeypatch.setattr(measure.time, "perf_counter", lambda: next(clock))
+    monkeypatch.setattr(measure, "SAMPLE_SECONDS", 3)
+    times = measure.medians({"a": lambda: log.append("a"), "b": lambda: log.append("b")}, "cpu", 1, 2)
+    # warm-up: one timed call each (1 s, so 3 calls per sample); then per repeat, per function: 1 + 3 calls
+    assert "".join(log) == "ab" + ("aaaa" + "bbbb") * 2
+    assert times["a"] == times["b"] == pytest.approx(1 / 3) and times["a min"] == pytest.approx(1 / 3)
