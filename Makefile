@@ -59,9 +59,13 @@ bench: native
 		--json benchmarks/results/memory_models_abn.json
 	$(BIN)/python benchmarks/memory_models.py --models resnet18,vgg11_bn,mobilenet_v2,densenet121 --abn --sparse \
 		--batch 8 --size 112 --repeats 5 --rss --json benchmarks/results/memory_models_abn_torchvision.json
+	$(BIN)/python benchmarks/memory_models.py --models resnet18,vgg11_bn,mobilenet_v2,densenet121 --abn --sparse \
+		--batch 8 --size 112 --repeats 3 --rss --malloc fixed --json benchmarks/results/memory_models_abn_torchvision_fixed_malloc.json
 	# timm (vit_tiny) without its dependencies: it pins torch/torchvision like torchvision does
 	$(BIN)/python -m pip install -q --no-deps "$(TORCHVISION)" timm==1.0.29
 	$(BIN)/python benchmarks/memory_models.py --models efficientnet_b0,vit_tiny --bits 3 --batch 8 --size 224 --repeats 5 --rss --json benchmarks/results/memory_models_fewbit.json
+	$(BIN)/python benchmarks/memory_models.py --models efficientnet_b0,vit_tiny --bits 3 --batch 8 --size 224 --repeats 3 --rss \
+		--malloc fixed --json benchmarks/results/memory_models_fewbit_fixed_malloc.json
 
 # Type stubs (src/relukit/*.pyi) and docs/api.md, from the runtime; a test fails when they are stale.
 stubs: $(STAMP)

@@ -11,7 +11,13 @@ with ``torch.compile`` (Inductor) after lean's eager trace, for what compiled gr
   with ``--abn`` not bit-identical: the relative difference ||lean - stock|| / ||stock|| over all gradients;
 * step time: forward + backward, stock and lean taking turns ``--repeats`` times, ratio of medians;
 * peak RSS (``--rss``): one step in a fresh subprocess per variant, the peak (VmHWM, reset before the step)
-  and the RSS left after backward, each above the RSS before the step.
+  and the RSS left after backward, each above the RSS before the step. ``--malloc fixed`` runs both
+  subprocesses with glibc's mmap threshold fixed at its initial 128 KiB (``MALLOC_MMAP_THRESHOLD_=131072``).
+  By default glibc raises the threshold to the size of each mmapped block that is freed (up to 32 MiB),
+  and lean frees large blocks during the forward (inputs it keeps only codes of), so that its later
+  activations come from the heap, where freed memory stays in the process (RSS after backward) and holes
+  add to the peak; stock frees none of them before backward. Fixed, both sides map large blocks and hand
+  them back on free: the comparison is of what each keeps, on equal allocator settings.
 
 lean is traced with ``example_inputs`` of batch 1 before the measured steps.
 
@@ -131,7 +137,8 @@ def rss(name: str, variant: str, args: argparse.Namespace) -> dict[str, int]:
     command = [sys.executable, __file__, "--child", name, variant, "--batch", str(args.batch), "--size",
                str(args.size), "--threads", str(args.threads), *(["--bits", str(args.bits)] if args.bits else []),
                *(["--sparse"] if args.sparse else []), *(["--abn"] if args.abn else [])]  # fmt: skip
-    out = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    env = os.environ | ({"MALLOC_MMAP_THRESHOLD_": "131072"} if args.malloc == "fixed" else {})
+    out = subprocess.run(command, check=True, capture_output=True, text=True, env=env).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
@@ -166,6 +173,7 @@ def measure(name: str, args: argparse.Namespace) -> dict:
         "sparse": args.sparse,
         "abn": args.abn,
         "compile": args.compile,
+        "malloc": args.malloc,
     }
     if (args.sparse or args.abn) and not args.compile:
         row["patterns"] = {k: v["count"] for k, v in relukit.lean_report(lean)["patterns"].items()}
@@ -186,6 +194,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--rss", action="store_true", help="peak RSS of one step in a fresh subprocess")
+    malloc_help = "glibc in the RSS subprocesses: its default, or the mmap threshold fixed at 128 KiB for both"
+    parser.add_argument("--malloc", choices=["default", "fixed"], default="default", help=malloc_help)
     parser.add_argument("--abn", action="store_true", help="lean(..., abn=True): in-place activated BatchNorm")
     parser.add_argument("--bits", type=int, default=None, help="lean(model, bits=K): few-bit smooth members")
     sparse_help = "sparse storage of saved ReLU outputs (default: on without --bits, off with it)"
