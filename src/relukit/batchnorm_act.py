@@ -157,6 +157,7 @@ class _PartlyInvertedBatchNorm(torch.autograd.Function):
             grad_z = torch.ops.aten.hardtanh_backward(grad_y, z, 0.0, 6.0)
         else:
             grad_z = torch.ops.aten.threshold_backward(grad_y, y, 0)
+        del y, stored  # unpacked copies (sparse storage): freed before BN's backward allocates its dx
         grads = _batch_norm_backward(ctx, grad_z, z, weight, bias, invstd)
         return *grads, None, None, None, None, None
 
