@@ -141,7 +141,7 @@ def try_native(x: torch.Tensor, min_numel: int = MIN_NUMEL) -> torch.Tensor | No
     """The eager route in one C++ call: mish(x) with a C++ backward node saving x (as torch's own), for a
     plain dense float32 CPU tensor of >= min_numel elements in a plain eager call (no torch-function or
     dispatch mode, functorch transform or TorchScript tracer); None where that does not hold. Callers
-    test ``torch.compiler.is_compiling()`` first (Dynamo cannot trace into it)."""
+    test that Dynamo is not tracing first (it cannot trace into the C++ call)."""
     extension = _eager_route()
     return None if extension is None else extension.try_mish(x, min_numel)
 
