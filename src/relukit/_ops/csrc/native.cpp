@@ -122,7 +122,11 @@ struct LeanBackwardNode : public torch::autograd::Node {
 at::Tensor lean(const at::Tensor& x, int64_t handle, bool inplace) {
   if (inplace || !at::GradMode::is_enabled() || !x.requires_grad()) return Lean::apply(x, handle, inplace);
   const Registered& call = lookup(handle);
-  auto [y, packed] = forward_kernel(x.detach(), call.variant, call.constants, false, true);
+  at::Tensor y, packed;
+  {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;  // as torch's own kernels: no x.detach() copy
+    std::tie(y, packed) = forward_kernel(x, call.variant, call.constants, false, true);
+  }
   auto node = c10::make_intrusive<LeanBackwardNode>();
   node->set_next_edges(torch::autograd::collect_next_edges(x));
   node->packed = torch::autograd::SavedVariable(packed, false);
