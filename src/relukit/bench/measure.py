@@ -17,6 +17,7 @@ storage once, leaf tensors that require grad left out: they are alive anyway).
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import functools
 import os
 import platform
@@ -121,6 +122,17 @@ def _bytes_per_element(impl: str, itemsize: int, code_bytes: float) -> tuple[flo
 _REQUIRED_PARAMS = {"threshold": {"threshold": 0.0, "value": 0.0}}
 
 
+def _release_heap() -> None:
+    """glibc's ``malloc_trim(0)``: its heap's free memory back to the system (a no-op elsewhere). Each CPU
+    case starts from it, so that none inherits the free blocks of the case before: blocks above the mmap
+    threshold are otherwise served from that leftover (already paged in) while it lasts, and the
+    implementations timed first at a new size get pages the later ones fault in."""
+    try:
+        ctypes.CDLL(None).malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def bench_case(name: str, dtype: str, size: int, config: dict, copy_gbps: float) -> list[dict]:
     """Rows for one op x dtype x size: torch, relukit (and torch.compile, relukit.array on NumPy)."""
     import torch
@@ -134,6 +146,8 @@ def bench_case(name: str, dtype: str, size: int, config: dict, copy_gbps: float)
     impls = _implementations(name, params, config["compile"])
     forward = {key: (lambda f=f: f(x)) for key, f in impls.items()}
     both = {key: (lambda f=f: torch.autograd.grad(f(x), x, grad)) for key, f in impls.items()}
+    if device == "cpu":
+        _release_heap()
     times = medians(forward | {f"{k}+bwd": v for k, v in both.items()}, device, config["warmup"], config["repeats"])
     code_bytes = entry.code_bits(**params) / 8 if entry.piecewise_linear else 0.0
     rows = []
