@@ -183,6 +183,34 @@ def test_repeated_calls_take_the_remembered_native_call_for_their_own_arguments(
     assert z is not y
 
 
+def test_calls_autograd_does_not_record_take_the_values_kernel_and_match_torch():
+    """Without autograd recording (input without grad, no_grad, inference_mode) a repeated call runs the values
+    kernel from known_call: torch's values, nothing recorded; in-place calls keep torch's op (its version
+    counter bump)."""
+
+    def assert_same(ours, ref):
+        assert torch.equal(bits(ours), bits(ref))
+
+    x = torch.randn(300) * 3
+    x[:4] = torch.tensor([0.0, -0.0, math.nan, math.inf])
+    leaf = x.clone().requires_grad_()
+    for _ in range(3):  # the first call remembers, the others take known_call
+        for fn, ref, args in ((rf.leaky_relu, F.leaky_relu, (0.2,)), (rf.relu6, F.relu6, ()), (rf.relu, F.relu, ())):
+            assert_same(fn(x, *args), ref(x, *args))
+            with torch.no_grad():
+                y = fn(leaf, *args)
+            assert not y.requires_grad and y.grad_fn is None
+            assert_same(y, ref(x, *args))
+            with torch.inference_mode():
+                assert_same(fn(x, *args), ref(x, *args))
+        z = x.clone()
+        version = z._version
+        assert rf.relu(z, inplace=True) is z and z._version > version
+        assert_same(z, F.relu(x))
+    y = rf.leaky_relu(leaf, 0.2)  # the same remembered call with grad recorded: the lean op
+    assert y.grad_fn is not None and y.grad_fn.name() == "LeanBackward"
+
+
 def test_rrelu_training_is_torchs():
     torch.manual_seed(0)
     x = -torch.ones(1000)

@@ -194,8 +194,9 @@ def test_a_failed_build_warns_once_and_falls_back(tmp_path):
 
 
 def test_try_lean_declines_wherever_the_hot_path_does_not_apply():
-    """The hot path's one C++ call (relukit.functional): y for a plain CPU tensor autograd records, None
-    under torch-function / dispatch modes, functorch transforms, the TorchScript tracer, no_grad, subclasses."""
+    """The hot path's one C++ call (relukit.functional): y for a plain CPU tensor (the lean op where autograd
+    records, the values alone where it does not), None under torch-function / dispatch modes, functorch
+    transforms, the TorchScript tracer, for subclasses and for in-place calls autograd does not record."""
     from torch.overrides import TorchFunctionMode
     from torch.utils._python_dispatch import TorchDispatchMode
 
@@ -203,7 +204,9 @@ def test_try_lean_declines_wherever_the_hot_path_does_not_apply():
     x = torch.randn(40, requires_grad=True)
     y = module.try_lean(x, handle, False)
     assert torch.equal(y, F.relu(x)) and y.grad_fn.name() == "LeanBackward"
-    assert module.try_lean(x.detach(), handle, False) is None
+    plain = module.try_lean(x.detach(), handle, False)
+    assert torch.equal(plain, F.relu(x.detach())) and plain.grad_fn is None and not plain.requires_grad
+    assert module.try_lean(x.detach().clone(), handle, True) is None  # torch's relu_ bumps the version
     assert module.try_lean([1.0], handle, False) is None
 
     class Subclass(torch.Tensor):
@@ -213,7 +216,8 @@ def test_try_lean_declines_wherever_the_hot_path_does_not_apply():
     parameter = torch.nn.Parameter(x.detach().clone())  # a plain tensor to torch-function dispatch too
     assert torch.equal(module.try_lean(parameter, handle, False), F.relu(x))
     with torch.no_grad():
-        assert module.try_lean(x, handle, False) is None
+        assert module.try_lean(x, handle, False).grad_fn is None
+        assert module.try_lean(x, handle, True) is None
     with TorchFunctionMode():
         assert module.try_lean(x, handle, False) is None
     with TorchDispatchMode():

@@ -226,6 +226,10 @@ def _make(entry: catalog.Activation):
             if call is not None:
                 _remember(native_calls, known_call, args, kwargs, (call.handle, inplace))
                 return _native.module().lean(x, call.handle, inplace)
+        elif piecewise and not training and not inplace and _piecewise.native_values(x):
+            call = _native.call(entry, checked(arguments))  # not recorded: known_call runs the values kernel
+            if call is not None:
+                _remember(native_calls, known_call, args, kwargs, (call.handle, inplace))
         if entry.takes_weight:
             return F.prelu(x, arguments["weight"])
         return apply(entry, x, checked(arguments), inplace=inplace, training=training, bits=bits)

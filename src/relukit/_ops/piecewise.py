@@ -132,22 +132,25 @@ def kernel(x: torch.Tensor) -> str:
     return "torch"
 
 
-def native_eager(x: torch.Tensor) -> bool:
-    """One test for the hot path: a plain CPU tensor of a native dtype that autograd records, in eager
-    mode (no tracing, export, torch.func transform or dispatch mode) - the native C++ op applies."""
+def native_values(x: torch.Tensor) -> bool:
+    """A plain CPU tensor of a native dtype in eager mode (no tracing, export, torch.func transform or dispatch
+    mode): the native kernels apply (``known_call`` runs the values kernel where autograd does not record)."""
     return (
         not torch.compiler.is_compiling()  # first: dynamo cannot trace the private checks below
         and type(x) is torch.Tensor
-        and x.requires_grad
         and x.is_cpu
         and "cpu" not in _KERNEL_DEVICES  # kernels_on("cpu") routes CPU tensors to the Triton interpreter
         and x.dtype in _NATIVE_DTYPES
-        and torch.is_grad_enabled()
         and not torch._C._are_functorch_transforms_active()
         and not torch._C._len_torch_dispatch_stack()
         and not torch._C._get_tracing_state()  # also true under the TorchScript ONNX exporter
         and native.module() is not None
     )
+
+
+def native_eager(x: torch.Tensor) -> bool:
+    """One test for the hot path: ``native_values`` and autograd records the call - the native C++ op applies."""
+    return native_values(x) and x.requires_grad and torch.is_grad_enabled()
 
 
 def native_call(entry: catalog.Activation, x: torch.Tensor, params: dict[str, Any]) -> native.Call | None:

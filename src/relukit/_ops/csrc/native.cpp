@@ -146,16 +146,21 @@ bool plain_eager_call(pybind11::handle input) {
            transforms || torch::jit::tracer::isTracing());
 }
 
-// The eager hot path's test and call in one (relukit.functional, after its torch.compile test): y for a
-// plain CPU tensor of a native dtype that autograd records, in a plain eager call; None where one fails,
-// and the caller takes its full path.
+// The eager hot path's test and call in one (relukit.functional, after its Dynamo test): for a plain CPU
+// tensor of a native dtype in a plain eager call, y with autograd saving the codes where autograd records,
+// else y alone (the values kernel: what torch's op gives, nothing saved); None where a condition fails or
+// for an in-place call that autograd does not record (torch's in-place op bumps x's version counter), and
+// the caller takes its full path.
 pybind11::object try_lean(pybind11::handle input, int64_t handle, bool inplace) {
   if (!plain_eager_call(input)) return pybind11::none();
   const at::Tensor& x = THPVariable_Unpack(input.ptr());
   const auto dtype = x.scalar_type();
   const bool native_dtype = dtype == at::kFloat || dtype == at::kDouble || dtype == at::kHalf || dtype == at::kBFloat16;
-  if (!x.requires_grad() || !x.is_cpu() || !native_dtype || !at::GradMode::is_enabled()) return pybind11::none();
-  return pybind11::cast(lean(x, handle, inplace));
+  if (!x.is_cpu() || !native_dtype) return pybind11::none();
+  if (x.requires_grad() && at::GradMode::is_enabled()) return pybind11::cast(lean(x, handle, inplace));
+  if (inplace) return pybind11::none();
+  const Registered& call = lookup(handle);
+  return pybind11::cast(std::get<0>(forward_kernel(x, call.variant, call.constants, false, false)));
 }
 
 // Mish's eager route (relukit._ops.mish.try_native): mish.cpp's kernels behind a C++ backward node saving
