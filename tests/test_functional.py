@@ -208,7 +208,7 @@ def test_calls_autograd_does_not_record_take_the_values_kernel_and_match_torch()
         assert rf.relu(z, inplace=True) is z and z._version > version
         assert_same(z, F.relu(x))
     y = rf.leaky_relu(leaf, 0.2)  # the same remembered call with grad recorded: the lean op
-    assert y.grad_fn is not None and y.grad_fn.name() == "LeanBackward"
+    assert y.grad_fn is not None and y.grad_fn.name().endswith("LeanBackward")  # native or Python lean op
 
 
 def test_rrelu_training_is_torchs():
