@@ -8,6 +8,7 @@ cases and five seeds); float64 against the reference: 1e-12.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 
 import array_api_compat.torch as xp_torch
@@ -17,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import relukit
-from relukit import catalog
+from relukit import batchnorm_act, catalog
 from relukit import nn as rnn
 from relukit.diagnostics import SavedTensorMeter
 
@@ -276,7 +277,10 @@ def test_lean_abn_with_sparse_storage():
     lean(x).sum().backward()
     for a, b in zip(stock.parameters(), lean.parameters()):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12)
-    assert relukit.lean_report(lean)["abn"] is True
+    report = relukit.lean_report(lean)
+    assert report["abn"] is True
+    row = report["patterns"]["bn -> act (in-place activated BN)"]
+    assert 2 * row["lean_bytes"] == row["stock_bytes"]  # each pair keeps one tensor (act4, relu: z) of the two
 
 
 def test_lean_abn_shares_parameters_with_the_optimizer():
@@ -306,3 +310,81 @@ def test_lean_abn_model_compiles_fullgraph():
     stock(x).sum().backward()
     for a, b in zip(stock.parameters(), lean.parameters()):
         torch.testing.assert_close(b.grad, a.grad, rtol=1e-9, atol=1e-12)
+
+
+class _PassThrough(torch.overrides.TorchFunctionMode):
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+def _bn_relu_conv(name: str, dtype: torch.dtype = torch.float32) -> tuple[nn.Module, nn.Module]:
+    """(stock, fused) of BatchNorm2d -> relu / relu6 -> depthwise Conv2d, same weights."""
+    torch.manual_seed(8)
+    stock = nn.Sequential(nn.BatchNorm2d(4), nn.ReLU6() if name == "relu6" else nn.ReLU(),
+                          nn.Conv2d(4, 4, 3, padding=1, groups=4)).to(dtype)  # fmt: skip
+    _randomize(stock[0])
+    fused = copy.deepcopy(stock)
+    fused[0], fused[1] = batchnorm_act.fuse(fused[0], fused[1]), nn.Identity()
+    return stock, fused
+
+
+def _grads(model: nn.Module, x: torch.Tensor, grad: torch.Tensor, storage: bool, mode=None):  # noqa: ANN001
+    from relukit.sparse import SparseStorage
+
+    x = x.detach().clone().requires_grad_()
+    model.zero_grad(set_to_none=True)
+    with SavedTensorMeter(ignore=[x, *model.parameters()]) as meter:
+        with SparseStorage() if storage else contextlib.nullcontext(), mode or contextlib.nullcontext():
+            h = model[0](x)
+            y = model[2](model[1](h))
+    node = h.grad_fn.name()
+    torch.autograd.backward(y, grad)
+    return [x.grad, *(p.grad for p in model.parameters())], meter.saved_bytes, node, y
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("name", ["relu", "relu6"])
+def test_inside_sparse_storage_keeps_z_and_the_next_save_of_y_costs_nothing(name, dtype):
+    from relukit import intercept
+
+    stock, fused = _bn_relu_conv(name, dtype)
+    x = torch.randn(3, 4, 6, 6, dtype=dtype) * 4  # both ends of relu6 reached
+    grad = torch.randn(3, 4, 6, 6, dtype=dtype)
+    plain, plain_bytes, plain_node, y_plain = _grads(fused, x, grad, storage=False)
+    kept, kept_bytes, node, y = _grads(fused, x, grad, storage=True)
+    under_lean, _, lean_node, _ = _grads(fused, x, grad, storage=True, mode=intercept.LeanMode())
+    python, _, python_node, _ = _grads(fused, x, grad, storage=True, mode=_PassThrough())
+    assert plain_node == python_node == "_PartlyInvertedBatchNormBackward"
+    if relukit.backend() == "native":  # the C++ route (csrc/bnact.cpp), also under relukit's own LeanMode
+        assert node == lean_node == "BatchNormReluBackward"
+    assert torch.equal(y, y_plain) and torch.equal(y, stock(x))  # torch's own forward values
+    for a, b, c, d in zip(plain, kept, under_lean, python):  # every route: the same bits
+        assert torch.equal(a, b) and torch.equal(a, c) and torch.equal(a, d)
+    per_channel = 4 * x.element_size()  # 1/std
+    assert kept_bytes == x.numel() * x.element_size() + per_channel  # z; the convolution's y is derived from it
+    assert kept_bytes < plain_bytes
+
+
+def test_inside_sparse_storage_a_changed_output_raises_torchs_error():
+    from relukit.sparse import SparseStorage
+
+    _, fused = _bn_relu_conv("relu")
+    with SparseStorage():
+        y = fused[0](torch.randn(2, 4, 5, 5, requires_grad=True))
+        out = fused[2](y)
+    y.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        out.sum().backward()
+
+
+def test_inside_sparse_storage_running_statistics_are_batchnorms():
+    stock, fused = _bn_relu_conv("relu6")
+    x = torch.randn(3, 4, 6, 6)
+    from relukit.sparse import SparseStorage
+
+    with SparseStorage():
+        fused(x.requires_grad_())
+    stock(x)
+    assert torch.equal(fused[0].running_mean, stock[0].running_mean)
+    assert torch.equal(fused[0].running_var, stock[0].running_var)
+    assert fused[0].num_batches_tracked == 1

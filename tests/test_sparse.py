@@ -234,3 +234,44 @@ def test_compact_and_expand_round_trip_and_name_bad_input():
         compact(torch.zeros(4, dtype=torch.complex128))
     with pytest.raises(TypeError, match="expand: like must be a tensor with values' element size"):
         expand(mask, values, torch.zeros(1000, dtype=torch.float64))
+
+
+def test_derived_tensor_is_recomputed_for_its_saves_and_views():
+    from relukit import sparse
+
+    torch.manual_seed(3)
+    z = torch.randn(4, 6, requires_grad=True)
+    linear = nn.Linear(6, 3)
+
+    def forward(declare: bool, change_first: bool = False) -> tuple[list[torch.Tensor], SparseStorage]:
+        z.grad, linear.weight.grad = None, None
+        storage = SparseStorage()
+        with storage:
+            y = (z * 2).clamp(min=0)  # clamp saves its input, not y
+            if declare:  # the test keeps the source alive (relukit.nn.BatchNormAct: saved by its node)
+                source = (z * 2).detach()
+                sparse.derive(y, source, lambda t: t.clamp(min=0))
+            if change_first:
+                y.mul_(1.0)  # a new version before the save: the declaration no longer holds
+            out = linear(y.view(2, 12).view(4, 6))  # a whole view of y is saved
+        out.square().sum().backward()
+        return [z.grad, linear.weight.grad], storage
+
+    reference, _ = forward(False)
+    derived, storage = forward(True)
+    assert all(torch.equal(a, b) for a, b in zip(reference, derived))
+    assert storage.tally.derived_tensors == 1
+    changed, storage = forward(True, change_first=True)
+    assert all(torch.equal(a, b) for a, b in zip(reference, changed))
+    assert storage.tally.derived_tensors == 0
+
+
+def test_storing_is_true_only_with_sparse_storage_innermost():
+    from relukit import sparse
+
+    assert not sparse.storing()
+    with SparseStorage():
+        assert sparse.storing()
+        with SavedTensorMeter():
+            assert not sparse.storing()
+    assert not sparse.storing()

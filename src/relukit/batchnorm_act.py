@@ -22,8 +22,11 @@ Invertible here: ``leaky_relu`` with ``negative_slope > 0``, ``elu`` and ``celu`
 ``selu``, and ``identity``. ``relu`` and ``relu6`` are invertible where they pass :math:`z` through
 (:math:`0 < z`, and :math:`z < 6` for relu6): there :math:`z = y`, and only the other BN outputs are
 kept, as a 1-bit mask and their values (:func:`relukit.sparse.compact`; about half of them at
-initialisation), beside :math:`y`, which the next layer usually saves anyway (with
-``relukit.lean(model, sparse=True)`` both saves share one compacted copy). Anything else is refused
+initialisation), beside :math:`y`, which the next layer usually saves anyway. Inside a
+:class:`relukit.sparse.SparseStorage` (``relukit.lean(model, sparse=True)``) they keep :math:`z` itself
+instead and declare :math:`y = \operatorname{relu}(z)` (:func:`relukit.sparse.derive`): the next layer's
+save of :math:`y` then costs no bytes and is recomputed from :math:`z` for backward, one pass with no
+compaction either way. Anything else is refused
 (ValueError). A weight exactly 0 makes
 :math:`\hat x` unrecoverable: a training forward that needs gradients then raises ValueError (there is no
 silent fallback; under ``torch.compile`` the check, a read of the weight on the host, is skipped and such
@@ -127,11 +130,20 @@ class _InPlaceActivatedBatchNorm(torch.autograd.Function):
         return *grads, None, None, None, None, None, None
 
 
+def _relu(name: str):  # noqa: ANN202
+    return F.relu6 if name == "relu6" else torch.relu  # torch's ops: stock's values
+
+
 class _PartlyInvertedBatchNorm(torch.autograd.Function):
-    """Training BatchNorm + relu / relu6 that keeps y, the BN outputs y does not show and the per-channel
-    weight, bias and 1/std. The hidden part is ``z - y``: 0 where y is z, z itself below 0, and for relu6
-    ``z - 6`` above 6 (exact up to 12, Sterbenz; rounded beyond, where relu6' is 0 and only BN's
-    backward reads z). Backward rebuilds ``z = y + (z - y)``. Both are one vectorised pass, no mask."""
+    """Training BatchNorm + relu / relu6, keeping the per-channel weight, bias and 1/std and either
+
+    * the BN output z, inside a :class:`relukit.sparse.SparseStorage`: y is declared ``relu(z)``
+      (:func:`relukit.sparse.derive`), so the next layer's save of y costs nothing and is recomputed from z;
+    * otherwise y and the BN outputs y does not show, ``z - y``, compacted: 0 where y is z, z itself below 0,
+      and for relu6 ``z - 6`` above 6 (exact up to 12, Sterbenz; rounded beyond, where relu6' is 0 and only
+      BN's backward reads z). Backward rebuilds ``z = y + (z - y)``; both are one vectorised pass, no mask.
+
+    The gradients are the same bits either way: relu's derivative read from z or from y agrees."""
 
     @staticmethod
     def forward(ctx, input, weight, bias, running_mean, running_var, factor, eps, name):  # noqa: ANN001
@@ -140,26 +152,62 @@ class _PartlyInvertedBatchNorm(torch.autograd.Function):
         z, _, invstd = torch.ops.aten.native_batch_norm(
             input, weight, bias, running_mean, running_var, True, factor, eps
         )
-        y = F.relu6(z) if name == "relu6" else torch.relu(z)  # torch's ops: stock's values
-        hidden = z.sub_(y)
-        stored = None if torch.compiler.is_compiling() else sparse.compact(hidden)  # nnz: data-dependent
-        ctx.activation, ctx.eps, ctx.compacted = name, eps, stored is not None
-        ctx.save_for_backward(y, weight, bias, invstd, *(stored or (hidden,)))
+        y = _relu(name)(z)
+        ctx.activation, ctx.eps, ctx.keeps_z = name, eps, False
+        if torch.compiler.is_compiling():  # the compaction's size is data-dependent: hidden part kept dense
+            ctx.compacted = False
+            ctx.save_for_backward(y, weight, bias, invstd, z.sub_(y))
+        elif sparse.storing():
+            ctx.keeps_z = True
+            ctx.save_for_backward(z, weight, bias, invstd)
+            sparse.derive(y, z, _relu(name))
+        else:
+            hidden = z.sub_(y)
+            stored = sparse.compact(hidden)
+            ctx.compacted = stored is not None
+            ctx.save_for_backward(y, weight, bias, invstd, *(stored or (hidden,)))
         return y
 
     @staticmethod
     def backward(ctx, grad_y):  # noqa: ANN001
         from relukit import sparse
 
-        y, weight, bias, invstd, *stored = ctx.saved_tensors
-        z = sparse.expand(*stored, y).add_(y) if ctx.compacted else stored[0] + y
+        if ctx.keeps_z:
+            z, weight, bias, invstd = ctx.saved_tensors
+            y = z  # relu's derivative from z: z <= 0 exactly where relu(z) <= 0 (-0.0 and NaN included)
+        else:
+            y, weight, bias, invstd, *stored = ctx.saved_tensors
+            z = sparse.expand(*stored, y).add_(y) if ctx.compacted else stored[0] + y
         if ctx.activation == "relu6":  # torch's own backward ops (relu's reads its output)
             grad_z = torch.ops.aten.hardtanh_backward(grad_y, z, 0.0, 6.0)
         else:
             grad_z = torch.ops.aten.threshold_backward(grad_y, y, 0)
-        del y, stored  # unpacked copies (sparse storage): freed before BN's backward allocates its dx
+        del y  # an unpacked copy (sparse storage): freed before BN's backward allocates its dx
         grads = _batch_norm_backward(ctx, grad_z, z, weight, bias, invstd)
         return *grads, None, None, None, None, None
+
+
+def _native_keeping_z(input, weight, bias, running_mean, running_var, factor, eps, name):  # noqa: ANN001, ANN202
+    """_PartlyInvertedBatchNorm's z-keeping route in one C++ call each way (csrc/bnact.cpp, the same ops),
+    for a plain eager call inside a SparseStorage; None where it does not apply (the full path runs)."""
+    from relukit import intercept, sparse
+    from relukit._ops import native
+
+    if torch.compiler.is_compiling() or not sparse.storing():
+        return None
+    extension = native.module()
+    if extension is None:
+        return None
+    modes_checked = intercept.only_lean_modes()  # relukit.lean's own mode: it takes the ReLU family's calls only
+    relu6 = name == "relu6"
+    pair = extension.try_batch_norm_relu(
+        input, weight, bias, running_mean, running_var, factor, eps, relu6, modes_checked
+    )
+    if pair is None:
+        return None
+    y, z = pair
+    sparse.derive(y, z, _relu(name))
+    return y
 
 
 def _batch_norm_backward(ctx, grad_z, z, weight, bias, invstd):  # noqa: ANN001
@@ -209,6 +257,12 @@ class _BatchNormAct(_NormBase):
             z = F.batch_norm(input, running_mean, running_var, self.weight, self.bias, False, 0.0, self.eps)
             return _activate_(z, self.activation, self.activation_params)
         weight = self.weight
+        if self.activation in PARTLY_INVERTIBLE:
+            y = _native_keeping_z(
+                input, weight, self.bias, running_mean, running_var, factor, self.eps, self.activation
+            )
+            if y is not None:
+                return y
         # the check reads the weight on the host: skipped while torch.compile traces (fullgraph stays whole)
         checked = weight is not None and torch.is_grad_enabled() and not torch.compiler.is_compiling()
         if checked and bool((weight == 0).any()):

@@ -171,6 +171,12 @@ def _stack() -> list[TorchFunctionMode]:
     return [torch._C._get_function_stack_at(i) for i in range(torch._C._len_torch_function_stack())]
 
 
+def only_lean_modes() -> bool:
+    """Whether every torch-function mode on the stack is a :class:`LeanMode`: none of them needs to see
+    calls outside the ReLU family (relukit's C++ routes of other ops may then run under them)."""
+    return all(isinstance(mode, LeanMode) for mode in _stack())
+
+
 class LeanMode(ActivationMode):
     """Runs torch's piecewise-linear activation calls (``F.relu``, ``torch.relu_``, ``x.relu()``,
     ``F.leaky_relu``, ``F.hardtanh``, ``F.relu6``, ``F.threshold``, ``F.rrelu`` in eval) as

@@ -114,11 +114,12 @@ class LeanPlan:
         elif self._trace is not None:
             self._trace.hooks.__exit__(None, None, None)
         if self._trace is not None:
-            self.patterns = self._trace.finish(model, self.converted, output if self.abn else None)
-            if self.storage is not None:
-                tally = self.storage.tally
+            trace = self._trace
+            self.patterns = trace.finish(model, self.converted, output if self.abn else None, self.sparse)
+            if self.storage is not None:  # less the fused pairs' outputs: derived from the BN output from now on
+                tally, (dense, stored, count) = self.storage.tally, trace.derived
                 self.patterns["sparse storage (saved ReLU-family outputs)"] = Pattern(
-                    [], tally.dense_bytes, tally.stored_bytes, count=tally.sparse_tensors
+                    [], tally.dense_bytes - dense, tally.stored_bytes - stored, count=tally.sparse_tensors - count
                 )
             self.traced, self._trace = True, None
 
@@ -143,6 +144,7 @@ class _Trace:
         self.bn_input_bytes: dict[str, int] = {}
         self.bn_hidden: dict[str, dict[str, int]] = {}  # BN name -> elements relu / relu6 would hide
         self.bn_outputs: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> BatchNorm name
+        self.derived = (0, 0, 0)  # see _fuse
         self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_plain, lambda t: t)
         self.handles = []
         for name, module in model.named_modules():
@@ -200,15 +202,17 @@ class _Trace:
 
         return hook
 
-    def finish(self, model: nn.Module, converted: dict[str, type[nn.Module]], output: Any = None) -> dict[str, Pattern]:
+    def finish(
+        self, model: nn.Module, converted: dict[str, type[nn.Module]], output: Any = None, sparse: bool = False
+    ) -> dict[str, Pattern]:
         """The patterns, with the modules each stays or becomes; ``output`` (the traced forward's) is
-        given when BN -> act pairs are to be fused (``abn=True``)."""
+        given when BN -> act pairs are to be fused (``abn=True``); ``sparse``: under sparse storage."""
         for handle in self.handles:
             handle.remove()
         patterns = {key: Pattern() for key in ("act -> saver (stock + sparse)", "act alone (1-bit codes)",
                                                "bn -> act", "unanalysed (stock)")}  # fmt: skip
         if output is not None:
-            patterns[ABN] = self._fuse(model, output)
+            patterns[ABN] = self._fuse(model, output, sparse)
         for name, stock_class in converted.items():
             if output is not None and name in patterns[ABN].modules:
                 continue
@@ -232,9 +236,11 @@ class _Trace:
                 patterns["bn -> act"].modules.append(name)
         return patterns
 
-    def _fuse(self, model: nn.Module, output: Any) -> Pattern:
+    def _fuse(self, model: nn.Module, output: Any, sparse: bool) -> Pattern:
         """Replaces each BN -> invertible activation pair whose BN output nothing else takes by a
-        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's)."""
+        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's). Under sparse storage a
+        relu / relu6 pair keeps the BN output, and another op's save of its output, which the trace
+        counted as compacted (``self.derived``: dense bytes, stored bytes, count), is derived from it."""
         from relukit.batchnorm_act import fuse
 
         consumers = _consumers(output)
@@ -257,8 +263,13 @@ class _Trace:
             pattern.stock_bytes += self.bn_input_bytes[bn_name] + size
             pattern.lean_bytes += size
             hidden = self.bn_hidden[bn_name].get(fused.activation)
-            if hidden is not None:  # relu / relu6: the hidden BN outputs, compacted (or whole if not smaller)
-                itemsize = size // max(numel, 1)
+            itemsize = size // max(numel, 1)
+            if hidden is not None and sparse:  # relu / relu6 keeping z (y's place in the bytes above)
+                low = self.bn_hidden[bn_name]["relu"]  # y's zeros
+                stored = (numel + 7) // 8 + (numel - low) * itemsize
+                if (act_name, "output") in self.shared and stored < size:  # the trace's storage compacted y
+                    self.derived = tuple(a + b for a, b in zip(self.derived, (size, stored, 1)))
+            elif hidden is not None:  # relu / relu6: the hidden BN outputs, compacted (or whole if not smaller)
                 pattern.lean_bytes += min((numel + 7) // 8 + hidden * itemsize, size)
         return pattern
 

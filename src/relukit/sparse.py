@@ -10,6 +10,10 @@ and rebuilds the identical tensor for backward (``zeros.masked_scatter(mask, val
 bit-identical. The mask compares bit patterns, so ``-0.0``, NaN and infinities are kept as values. It is
 chosen only where it is smaller, ``n / 8 + nnz * itemsize < n * itemsize`` (density below
 ``1 - 1 / (8 * itemsize)``: 96.9% for float32); otherwise the tensor is saved as it is.
+
+A tensor declared with :func:`derive` as a function of a tensor that is saved anyway
+(``relukit.nn.BatchNormAct`` with relu / relu6 keeps the BN output ``z``; its output is ``relu(z)``) costs
+nothing inside the context: its saves keep a reference to the source and unpack recomputes it, bit for bit.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from relukit._ops import native
 
-__all__ = ["SparseStorage", "ZERO_PRODUCERS", "compact", "expand", "sparse_storage"]
+__all__ = ["SparseStorage", "ZERO_PRODUCERS", "compact", "derive", "expand", "sparse_storage", "storing"]
 
 # Autograd nodes whose output may hold exact zeros: torch's relu, relu6/hardtanh, threshold and relukit's
 # lean piecewise op (native C++ node or the Python autograd Function; a leaky output just tests dense).
@@ -40,6 +44,7 @@ ZERO_PRODUCERS = frozenset(
         "LeanBackward",  # native, out of place (relukit::LeanBackwardNode)
         "_LeanBackward",
         "_PartlyInvertedBatchNormBackward",  # relukit.nn.BatchNormAct with relu / relu6
+        "BatchNormReluBackward",  # its C++ route (csrc/bnact.cpp)
     }
 )
 _Hooks = tuple  # (pack, unpack) of a saved_tensors_hooks context
@@ -55,27 +60,31 @@ class Tally:
     dense_bytes: int = 0  # of the tensors stored sparse, had they been saved whole
     stored_bytes: int = 0  # mask + values of those tensors
     by_producer: dict[str, int] = field(default_factory=dict)
+    derived_tensors: int = 0  # saves recomputed from a source saved anyway (derive): no bytes of their own
 
 
-class _Sparse:
-    """A packed tensor: 1-bit mask of its non-zero elements and their values, plus what the version check
-    needs (a weak reference to the original and its version at pack time)."""
+class _Shared:
+    """What a save keeps instead of a tensor, shared by every save of that tensor (a ReLU's and the next
+    op's), plus what the version check needs (a weak reference to the original and its version)."""
 
-    __slots__ = ("mask", "values", "nbytes", "shape", "dtype", "version", "original", "producer", "outer")
-    __slots__ += ("uses", "rebuilt")
+    __slots__ = ("shape", "dtype", "version", "original", "producer", "outer", "uses", "rebuilt")
 
-    def __init__(
-        self, t: torch.Tensor, mask: torch.Tensor, values: torch.Tensor, producer: str, outer: _Hooks | None
-    ) -> None:
-        self.nbytes = mask.nbytes + values.nbytes
-        self.outer = outer  # hooks entered before ours (a SavedTensorMeter, save_on_cpu) see what we keep
-        self.mask, self.values = (mask, values) if outer is None else (outer[0](mask), outer[0](values))
+    def __init__(self, t: torch.Tensor, producer: str, outer: _Hooks | None) -> None:
         self.shape, self.dtype, self.version = t.shape, t.dtype, t._version
         self.original = weakref.ref(t)
         self.producer = producer
-        # Saves sharing this copy (a ReLU's and the next op's): the tensor rebuilt for the first of their
-        # backward uses is kept for the others, then dropped.
+        self.outer = outer  # hooks entered before ours (a SavedTensorMeter, save_on_cpu) see what we keep
+        # The tensor rebuilt for the first backward use is kept for the other saves, then dropped.
         self.uses, self.rebuilt = 0, None
+
+    def _keep(self, t: torch.Tensor) -> Any:
+        return t if self.outer is None else self.outer[0](t)
+
+    def _kept(self, kept: Any) -> torch.Tensor:
+        return kept if self.outer is None else self.outer[1](kept)
+
+    def _rebuild(self) -> torch.Tensor:
+        raise NotImplementedError
 
     def unpack(self) -> torch.Tensor:
         original = self.original()
@@ -93,9 +102,55 @@ class _Sparse:
         self.rebuilt = rebuilt if self.uses > 0 else None
         return rebuilt
 
+
+class _Sparse(_Shared):
+    """A packed tensor: 1-bit mask of its non-zero elements and their values."""
+
+    __slots__ = ("mask", "values", "nbytes")
+
+    def __init__(
+        self, t: torch.Tensor, mask: torch.Tensor, values: torch.Tensor, producer: str, outer: _Hooks | None
+    ) -> None:
+        super().__init__(t, producer, outer)
+        self.nbytes = mask.nbytes + values.nbytes
+        self.mask, self.values = self._keep(mask), self._keep(values)
+
     def _rebuild(self) -> torch.Tensor:
-        mask, values = (self.mask, self.values) if self.outer is None else map(self.outer[1], (self.mask, self.values))
+        mask, values = self._kept(self.mask), self._kept(self.values)
         return _unpack(mask, values, self.shape.numel()).view(self.dtype).view(self.shape)
+
+
+class _Derived(_Shared):
+    """A tensor kept as the function of a source that is saved anyway (:func:`derive`)."""
+
+    __slots__ = ("source", "function")
+
+    def __init__(self, t: torch.Tensor, source: torch.Tensor, function: Any, outer: _Hooks | None) -> None:
+        super().__init__(t, t.grad_fn.name() if t.grad_fn is not None else "a derived tensor", outer)
+        self.source, self.function = self._keep(source), function
+
+    def _rebuild(self) -> torch.Tensor:
+        with torch.no_grad():
+            return self.function(self._kept(self.source))
+
+
+# t -> (weak reference to the source, function, t's version when declared); see derive
+_DERIVED: WeakIdKeyDictionary = WeakIdKeyDictionary()
+
+
+def derive(t: torch.Tensor, source: torch.Tensor, function: Any) -> None:
+    """Declares ``t`` equal, bit for bit, to ``function(source)``, where ``source`` is saved for backward
+    anyway: inside a :class:`SparseStorage`, a save of ``t`` (or of a whole contiguous view of it) keeps a
+    reference to ``source`` and recomputes ``function(source)`` for backward. An in-place change of ``t``
+    after this call ends the declaration. The caller guarantees the equality (relukit.nn.BatchNormAct:
+    ``t = torch.relu(z)`` from the BN output ``z`` it keeps)."""
+    _DERIVED[t] = (weakref.ref(source), function, t._version)
+
+
+def storing() -> bool:
+    """Whether saves on this thread go to a :class:`SparseStorage` now (its hooks are the innermost)."""
+    top = torch._C._autograd._top_saved_tensors_default_hooks(False)
+    return top is not None and isinstance(getattr(top[0], "__self__", None), SparseStorage)
 
 
 def _pack(flat: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -150,11 +205,18 @@ def expand(mask: torch.Tensor, values: torch.Tensor, like: torch.Tensor) -> torc
 class _View:
     """A saved view that covers the whole of a packed tensor (``y.flatten(1)`` after a ReLU)."""
 
-    base: _Sparse
+    base: _Shared
     shape: torch.Size
 
     def unpack(self) -> torch.Tensor:
         return self.base.unpack().view(self.shape)
+
+
+def _whole(t: torch.Tensor, root: torch.Tensor) -> bool:
+    """Whether ``t`` is ``root`` or a contiguous view of all of it."""
+    if not (root.is_contiguous() and t.is_contiguous()) or t.data_ptr() != root.data_ptr():
+        return False
+    return t.numel() == root.numel() and root.numel() != 0
 
 
 def _producer(t: torch.Tensor) -> torch.Tensor | None:
@@ -165,11 +227,7 @@ def _producer(t: torch.Tensor) -> torch.Tensor | None:
         return None
     if root.device.type != "cpu" or not root.is_floating_point() or root.element_size() not in _BITS:
         return None
-    if not (root.is_contiguous() and t.is_contiguous()) or t.data_ptr() != root.data_ptr():
-        return None
-    if t.numel() != root.numel() or root.numel() == 0:
-        return None
-    return root
+    return root if _whole(t, root) else None
 
 
 class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
@@ -213,6 +271,10 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
     def _pack(self, t: torch.Tensor) -> Any:
         if self.on_saved is not None:
             self.on_saved(t)
+        if _DERIVED:
+            derived = self._derived(t)
+            if derived is not None:
+                return derived
         root = _producer(t)
         if root is None:
             return self._pack_dense(t)
@@ -224,6 +286,20 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
             return self._pack_dense(t)
         packed.uses += 1
         return packed if t is root else _View(packed, t.shape)
+
+    def _derived(self, t: torch.Tensor) -> Any:
+        root = t if t._base is None else t._base
+        source, function, version = _DERIVED.get(root, (lambda: None, None, None))
+        source = source()
+        if source is None or version != root._version or not _whole(t, root):
+            return None
+        version, kept = self._packed.get(root, (None, None))
+        if version != root._version:
+            kept = _Derived(root, source, function, self._outer[-1] if self._outer else None)
+            self._packed[root] = (root._version, kept)
+            self.tally.derived_tensors += 1
+        kept.uses += 1
+        return kept if t is root else _View(kept, t.shape)
 
     def _pack_dense(self, t: torch.Tensor) -> Any:
         outer = self._outer[-1] if self._outer else None
@@ -244,7 +320,7 @@ class SparseStorage(torch.autograd.graph.saved_tensors_hooks):
 
     @staticmethod
     def _unpack(saved: Any) -> torch.Tensor:
-        return saved.unpack() if isinstance(saved, (_Sparse, _View, _Outer)) else saved
+        return saved.unpack() if isinstance(saved, (_Shared, _View, _Outer)) else saved
 
 
 @dataclass

@@ -12,7 +12,8 @@ x once, writes y and the packed codes) and the backward loop (``grad * levels[co
 (``Lean``, ``LeanBackward``), called from Python through one pybind11 function: an eager call is one C++
 call; ``blocks.h`` the packed layout and block helpers both share; ``unit_stats.h`` (included by
 ``native.cpp``) DeadUnitMonitor's one-pass per-unit sums (relukit.diagnostics.tally); ``mish.cpp`` Mish;
-``sparse.cpp`` the mask and values of relukit.sparse.
+``sparse.cpp`` the mask and values of relukit.sparse; ``bnact.cpp``
+relukit.nn.BatchNormAct's relu / relu6 route keeping the BN output (``eager.h``: the eager entry's checks).
 
 Build: on first use, with the machine's C++ compiler and ``-march=native`` into
 ``$RELUKIT_CACHE`` (default ``~/.cache/relukit``), keyed by a hash of the sources, the flags, torch's
@@ -44,7 +45,7 @@ from relukit import catalog
 
 CSRC = Path(__file__).with_name("csrc")
 # compiled together into one extension
-SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp", CSRC / "sparse.cpp")
+SOURCES = (CSRC / "kernels.cpp", CSRC / "native.cpp", CSRC / "mish.cpp", CSRC / "sparse.cpp", CSRC / "bnact.cpp")
 FLAGS = (
     "-O3",
     "-march=native",

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "blocks.h"
+#include "eager.h"
 #include "mish.h"
 #include "unit_stats.h"
 
@@ -135,14 +136,14 @@ at::Tensor lean(const at::Tensor& x, int64_t handle, bool inplace) {
   return y;
 }
 
-// An eager call on a plain tensor: no torch-function or dispatch mode, functorch transform or TorchScript
-// tracer would have to see the op (relukit._ops.piecewise.native_eager's conditions past the tensor's own).
-bool plain_eager_call(pybind11::handle input) {
+// relukit._ops.piecewise.native_eager's conditions past the tensor's own (eager.h).
+bool plain_eager_call(pybind11::handle input, bool function_modes_checked) {
   if (!THPVariable_CheckExact(input.ptr())) return false;
   const auto included = c10::impl::tls_local_dispatch_key_set().included_;  // functorch transforms add these
   const bool transforms = included.has(c10::DispatchKey::FuncTorchDynamicLayerFrontMode) ||
                           included.has(c10::DispatchKey::FuncTorchDynamicLayerBackMode);
-  return !(at::impl::torch_function_mode_enabled() || c10::impl::TorchDispatchModeTLS::stack_len() > 0 ||
+  const bool function_modes = !function_modes_checked && at::impl::torch_function_mode_enabled();
+  return !(function_modes || c10::impl::TorchDispatchModeTLS::stack_len() > 0 ||
            transforms || torch::jit::tracer::isTracing());
 }
 
@@ -299,6 +300,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.add_object("known_call", pybind11::reinterpret_steal<pybind11::object>(PyCFunction_New(&relukit::known_call_method, nullptr)));
   m.def("mish_setup", &relukit::mish_setup, "series constants and differentiable backward of try_mish (once)");
   m.def("try_mish", &relukit::try_mish, "mish(x, min_numel) with a native backward node where it applies, else None");
+  m.def("try_batch_norm_relu", &relukit::try_batch_norm_relu, "(y, z) of BatchNormAct relu / relu6 keeping z, or None");
   m.def("values", &relukit::values, "y only (no codes)");
   m.def("forward", &relukit::forward_kernel, "(y, packed)");
   m.def("backward", &relukit::backward_kernel, "grad * levels[code]");
