@@ -51,14 +51,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.batchnorm import _NormBase
+from torch.utils.weak import WeakIdKeyDictionary
 
 from relukit import catalog
 from relukit import formulas as fx
 
-__all__ = ["BatchNormAct1d", "BatchNormAct2d", "BatchNormAct3d", "INVERTIBLE", "PARTLY_INVERTIBLE", "fuse"]
+__all__ = [
+    "BatchNormAct1d",
+    "BatchNormAct2d",
+    "BatchNormAct3d",
+    "INVERTIBLE",
+    "PARTLY_INVERTIBLE",
+    "SkipActivated",
+    "fuse",
+]
 
 INVERTIBLE = ("identity", "leaky_relu", "elu", "celu", "selu")
 PARTLY_INVERTIBLE = ("relu", "relu6")  # z = y where y is strictly inside (0, top); the other z are kept
+# Outputs of relu / relu6 BatchNormActs (eager): tensor -> its activation; see SkipActivated
+_ACTIVATED: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
 def check_activation(fn: str, activation: str, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -94,7 +105,7 @@ def _elu_form(name: str, params: Mapping[str, Any]) -> tuple[float, float, float
 def _activate_(z: torch.Tensor, name: str, params: Mapping[str, Any]) -> torch.Tensor:
     if name == "identity":
         return z
-    return getattr(F, catalog.BY_NAME[name].torch_op + "_")(z, **params)
+    return getattr(F, catalog.BY_NAME[name].torch_op)(z, **params, inplace=True)  # F has no relu6_
 
 
 def _inverse_and_grad(y: torch.Tensor, grad_y: torch.Tensor, name: str, params: Mapping[str, Any]):
@@ -244,6 +255,12 @@ class _BatchNormAct(_NormBase):
         )
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
+        y = self._forward(input)
+        if self.activation in PARTLY_INVERTIBLE and not torch.compiler.is_compiling():
+            _ACTIVATED[y] = self.activation
+        return y
+
+    def _forward(self, input: torch.Tensor) -> torch.Tensor:
         self._check_input_dim(input)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
@@ -355,6 +372,29 @@ class BatchNormAct3d(_BatchNormAct):
     """
 
     _check_input_dim = nn.BatchNorm3d._check_input_dim
+
+
+class SkipActivated(nn.Module):
+    """An activation module (relu / relu6) that ``relukit.lean(model, abn=True)`` fused with a BatchNorm
+    for one of its calls while other calls still run it (torchvision's BasicBlock calls one ``ReLU`` after
+    ``bn1`` and after the residual add): the output of a BatchNormAct with the same activation passes
+    through unchanged, anything else goes to ``act``. relu and relu6 are idempotent, so this changes no
+    value; it spares the pass and the tensor a second application would save. Under ``torch.compile``
+    every input goes to ``act``."""
+
+    def __init__(self, act: nn.Module, activation: str) -> None:
+        super().__init__()
+        self.act = act
+        self.activation = activation
+
+    def forward(self, input: Any) -> Any:
+        if isinstance(input, torch.Tensor) and not torch.compiler.is_compiling():
+            if _ACTIVATED.get(input) == self.activation:
+                return input
+        return self.act(input)
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation}"
 
 
 _FUSED = {nn.BatchNorm1d: BatchNormAct1d, nn.BatchNorm2d: BatchNormAct2d, nn.BatchNorm3d: BatchNormAct3d}

@@ -19,7 +19,10 @@ Patterns in the report:
   :class:`relukit.nn.BatchNormAct2d` (same parameters, buffers and ``state_dict`` keys) and the activation
   an ``nn.Identity``; stock bytes are BN's input plus the activation's saved tensor, lean bytes the output
   it keeps (shared with the next op when that op saves it too), plus for relu and relu6 the BN outputs
-  they hide (1-bit mask and values, as traced);
+  they hide (1-bit mask and values, as traced; under sparse storage the BN output instead, and the next
+  op's save of the output costs nothing). A relu / relu6 module called more than once (torchvision's
+  BasicBlock) fuses for the call that took the BN output and stays for the others, wrapped in a
+  :class:`relukit.batchnorm_act.SkipActivated`; such rows are named ``module#call``;
 * ``unanalysed (stock)``: activation modules the traced forward did not call.
 """
 
@@ -34,6 +37,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 
 from relukit import intercept
 from relukit import nn as rnn
+from relukit.batchnorm_act import SkipActivated
 from relukit.sparse import SparseStorage
 
 __all__ = ["LeanPlan", "Pattern"]
@@ -134,17 +138,22 @@ class _Trace:
     them another op saves for backward."""
 
     def __init__(self, model: nn.Module, converted: dict[str, type[nn.Module]]) -> None:
-        self.roles: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> [(module name, role)]
+        self.roles: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> [(module name, role, call)]
         self.saved_before: WeakIdKeyDictionary = WeakIdKeyDictionary()  # every tensor saved so far
         self.shared: set[tuple[str, str]] = set()
+        self.shared_calls: set[tuple[str, str, int]] = set()  # as shared, per call of the module
         self.sizes: dict[str, tuple[int, int]] = {}  # module name -> (bytes, elements) of its outputs
         self.after_bn: dict[str, str] = {}  # activation module -> the BatchNorm whose output it took
+        self.calls_after_bn: dict[str, list[str | None]] = {}  # per call of an activation module, that BatchNorm
+        self.call_nodes: dict[str, list[Any]] = {}  # per call of an activation module, its output's grad_fn
+        self.call_sizes: dict[str, list[tuple[int, int]]] = {}  # per call, (bytes, elements) of its output
         self.calls: dict[str, int] = {}  # module name -> calls in the traced forward
         self.nodes: dict[str, Any] = {}  # module name -> grad_fn of its output (BatchNorms, activations)
         self.bn_input_bytes: dict[str, int] = {}
         self.bn_hidden: dict[str, dict[str, int]] = {}  # BN name -> elements relu / relu6 would hide
         self.bn_outputs: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor -> BatchNorm name
         self.derived = (0, 0, 0)  # see _fuse
+        self.wrap: dict[str, str] = {}  # see _fuse
         self.hooks = torch.autograd.graph.saved_tensors_hooks(self._pack_plain, lambda t: t)
         self.handles = []
         for name, module in model.named_modules():
@@ -163,8 +172,9 @@ class _Trace:
             if tensor is None:
                 continue
             self.saved_before[tensor] = True
-            for entry in self.roles.get(tensor, ()):
-                self.shared.add(entry)
+            for name, role, call in self.roles.get(tensor, ()):
+                self.shared.add((name, role))
+                self.shared_calls.add((name, role, call))
 
     def _bn(self, name: str):
         def hook(module: nn.Module, args: Any, output: Any) -> None:
@@ -185,9 +195,11 @@ class _Trace:
                 x = args[0]
                 if x in self.saved_before:
                     self.shared.add((name, "input"))
-                if x in self.bn_outputs:
-                    self.after_bn[name] = self.bn_outputs[x]
-                self.roles.setdefault(x, []).append((name, "input"))
+                bn = self.bn_outputs.get(x)
+                if bn is not None:
+                    self.after_bn[name] = bn
+                self.calls_after_bn.setdefault(name, []).append(bn)
+                self.roles.setdefault(x, []).append((name, "input", self.calls.get(name, 0)))
 
         return hook
 
@@ -196,9 +208,12 @@ class _Trace:
             self.calls[name] = self.calls.get(name, 0) + 1
             if isinstance(output, torch.Tensor):
                 self.nodes[name] = output.grad_fn
-                self.roles.setdefault(output, []).append((name, "output"))
+                self.roles.setdefault(output, []).append((name, "output", self.calls[name] - 1))
                 size, numel = self.sizes.get(name, (0, 0))
-                self.sizes[name] = (size + output.numel() * output.element_size(), numel + output.numel())
+                here = (output.numel() * output.element_size(), output.numel())
+                self.sizes[name] = (size + here[0], numel + here[1])
+                self.call_nodes.setdefault(name, []).append(output.grad_fn)
+                self.call_sizes.setdefault(name, []).append(here)
 
         return hook
 
@@ -215,7 +230,7 @@ class _Trace:
             patterns[ABN] = self._fuse(model, output, sparse)
         for name, stock_class in converted.items():
             if output is not None and name in patterns[ABN].modules:
-                continue
+                continue  # replaced by nn.Identity
             module = model.get_submodule(name)
             role = "output" if _stock_saves_output(module) else "input"
             size, numel = self.sizes.get(name, (0, 0))
@@ -232,46 +247,68 @@ class _Trace:
             if key != "act alone (1-bit codes)":
                 keep_stock(module, stock_class)  # torch's own op: its saved tensor is shared or unknown
             patterns[key].modules.append(name)
-            if name in self.after_bn:
+            if name in self.after_bn and name not in self.wrap:
                 patterns["bn -> act"].modules.append(name)
+        for name, activation in self.wrap.items():
+            _replace(model, name, SkipActivated(model.get_submodule(name), activation))
         return patterns
 
     def _fuse(self, model: nn.Module, output: Any, sparse: bool) -> Pattern:
         """Replaces each BN -> invertible activation pair whose BN output nothing else takes by a
-        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's). Under sparse storage a
-        relu / relu6 pair keeps the BN output, and another op's save of its output, which the trace
-        counted as compacted (``self.derived``: dense bytes, stored bytes, count), is derived from it."""
-        from relukit.batchnorm_act import fuse
+        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's). A relu / relu6 module
+        called more than once (torchvision's BasicBlock calls one ReLU after bn1 and after the residual add)
+        fuses with its BN for the call that took the BN's output and stays for the others, wrapped in a
+        :class:`relukit.batchnorm_act.SkipActivated` that passes the fused call's input through (see
+        ``self.wrap``). Under sparse storage a relu / relu6 pair keeps the BN output, and another op's save
+        of its output, which the trace counted as compacted (``self.derived``: dense bytes, stored bytes,
+        count), is derived from it."""
+        from relukit.batchnorm_act import PARTLY_INVERTIBLE, fuse
 
         consumers = _consumers(output)
         pattern = Pattern()
-        for act_name, bn_name in self.after_bn.items():
-            bn_node, act_node = self.nodes.get(bn_name), self.nodes.get(act_name)
-            if self.calls.get(act_name) != 1 or self.calls.get(bn_name) != 1 or bn_node is None:
-                continue
-            if consumers.get(bn_node) != 1 or act_node is None:
-                continue
-            if bn_node not in (edge[0] for edge in act_node.next_functions):
-                continue  # the activation did not take BN's output itself
-            fused = fuse(model.get_submodule(bn_name), model.get_submodule(act_name))
-            if fused is None:
-                continue
-            _replace(model, bn_name, fused)
-            _replace(model, act_name, nn.Identity())
-            size, numel = self.sizes.get(act_name, (0, 0))
-            pattern.modules.append(act_name)
-            pattern.stock_bytes += self.bn_input_bytes[bn_name] + size
-            pattern.lean_bytes += size
-            hidden = self.bn_hidden[bn_name].get(fused.activation)
-            itemsize = size // max(numel, 1)
-            if hidden is not None and sparse:  # relu / relu6 keeping z (y's place in the bytes above)
-                low = self.bn_hidden[bn_name]["relu"]  # y's zeros
-                stored = (numel + 7) // 8 + (numel - low) * itemsize
-                if (act_name, "output") in self.shared and stored < size:  # the trace's storage compacted y
-                    self.derived = tuple(a + b for a, b in zip(self.derived, (size, stored, 1)))
-            elif hidden is not None:  # relu / relu6: the hidden BN outputs, compacted (or whole if not smaller)
-                pattern.lean_bytes += min((numel + 7) // 8 + hidden * itemsize, size)
+        for act_name, bns in self.calls_after_bn.items():
+            calls = self.calls.get(act_name, 0)
+            for call, bn_name in enumerate(bns):
+                bn_node = self.nodes.get(bn_name)
+                act_node = self.call_nodes.get(act_name, [None] * (call + 1))[call] if bn_name else None
+                if bn_name is None or self.calls.get(bn_name) != 1 or bn_node is None or act_node is None:
+                    continue
+                if consumers.get(bn_node) != 1 or bn_node not in (edge[0] for edge in act_node.next_functions):
+                    continue  # BN's output is taken elsewhere too, or the activation did not take it itself
+                act = model.get_submodule(act_name)
+                fused = fuse(model.get_submodule(bn_name), act)
+                if fused is None or (calls != 1 and fused.activation not in PARTLY_INVERTIBLE):
+                    continue  # only relu and relu6 are idempotent: a module's other calls may still run it
+                _replace(model, bn_name, fused)
+                size, numel = self.call_sizes[act_name][call]
+                if calls == 1:
+                    _replace(model, act_name, nn.Identity())
+                    pattern.modules.append(act_name)
+                else:
+                    self.wrap[act_name] = fused.activation
+                    pattern.modules.append(f"{act_name}#{call}")
+                    total, total_numel = self.sizes[act_name]  # the other calls' outputs, for the report
+                    self.sizes[act_name] = (total - size, total_numel - numel)
+                pattern.stock_bytes += self.bn_input_bytes[bn_name] + size
+                pattern.lean_bytes += size
+                self._hidden_bytes(pattern, act_name, call, bn_name, fused.activation, sparse, (size, numel))
         return pattern
+
+    def _hidden_bytes(self, pattern, act_name, call, bn_name, activation, sparse, sizes) -> None:  # noqa: ANN001
+        """relu / relu6: without sparse storage the BN outputs they hide, compacted (or whole if not smaller);
+        with it, nothing (z is kept in y's place), and y's compacted copy that the trace counted is dropped."""
+        hidden = self.bn_hidden[bn_name].get(activation)
+        if hidden is None:
+            return
+        size, numel = sizes
+        itemsize = size // max(numel, 1)
+        if sparse:
+            low = self.bn_hidden[bn_name]["relu"]  # y's zeros
+            stored = (numel + 7) // 8 + (numel - low) * itemsize
+            if (act_name, "output", call) in self.shared_calls and stored < size:  # the trace compacted y
+                self.derived = tuple(a + b for a, b in zip(self.derived, (size, stored, 1)))
+        else:
+            pattern.lean_bytes += min((numel + 7) // 8 + hidden * itemsize, size)
 
 
 ABN = "bn -> act (in-place activated BN)"
@@ -310,6 +347,8 @@ def _stock_exit(module: nn.Module, args: Any, output: Any) -> None:
 
 def keep_stock(module: nn.Module, stock_class: type[nn.Module]) -> None:
     """Gives ``module`` back torch's class, and keeps relukit's LeanMode off the calls of its forward."""
+    if isinstance(module, SkipActivated):
+        module = module.act
     module.__class__ = stock_class
     if _stock_enter not in module._forward_pre_hooks.values():
         module.register_forward_pre_hook(_stock_enter)

@@ -173,7 +173,11 @@ def lean(
     ``BatchNorm1d/2d/3d`` whose output goes only to an invertible activation module (leaky_relu with a
     positive slope, elu, celu, selu) becomes a :class:`relukit.nn.BatchNormAct2d` (in-place activated
     BatchNorm: only the activation's output is kept for backward) sharing its parameters and buffers, and
-    the activation an ``nn.Identity``; ``state_dict`` keys stay. It never keeps more than stock, but it is
+    the activation an ``nn.Identity``; ``state_dict`` keys stay. relu and relu6 pairs fuse too (the BN
+    outputs they hide are kept compacted; with ``sparse=True`` the BN output is kept instead and the next
+    layer's save of the activation's output costs nothing), also where one relu / relu6 module is called
+    more than once (torchvision's BasicBlock): it then stays for its other calls, wrapped in a
+    :class:`relukit.batchnorm_act.SkipActivated`. It never keeps more than stock, but it is
     opt-in: its gradients equal stock's to float rounding, not bit for bit (BENCHMARKS.md, "In-place
     activated BatchNorm"), its statistics are per process (a ``SyncBatchNorm`` is never fused), and a
     BatchNorm weight exactly 0 then raises in training.
