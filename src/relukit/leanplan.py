@@ -217,9 +217,7 @@ class _Trace:
 
         return hook
 
-    def finish(
-        self, model: nn.Module, converted: dict[str, type[nn.Module]], output: Any = None, sparse: bool = False
-    ) -> dict[str, Pattern]:
+    def finish(self, model: nn.Module, converted: dict, output: Any = None, sparse: bool = False) -> dict[str, Pattern]:
         """The patterns, with the modules each stays or becomes; ``output`` (the traced forward's) is
         given when BN -> act pairs are to be fused (``abn=True``); ``sparse``: under sparse storage."""
         for handle in self.handles:
@@ -255,13 +253,8 @@ class _Trace:
 
     def _fuse(self, model: nn.Module, output: Any, sparse: bool) -> Pattern:
         """Replaces each BN -> invertible activation pair whose BN output nothing else takes by a
-        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's). A relu / relu6 module
-        called more than once (torchvision's BasicBlock calls one ReLU after bn1 and after the residual add)
-        fuses with its BN for the call that took the BN's output and stays for the others, wrapped in a
-        :class:`relukit.batchnorm_act.SkipActivated` that passes the fused call's input through (see
-        ``self.wrap``). Under sparse storage a relu / relu6 pair keeps the BN output, and another op's save
-        of its output, which the trace counted as compacted (``self.derived``: dense bytes, stored bytes,
-        count), is derived from it."""
+        BatchNormAct (at the BN's name) and an nn.Identity (at the activation's); a relu / relu6 module
+        called more than once fuses for the call that took BN's output and is wrapped (``self.wrap``)."""
         from relukit.batchnorm_act import PARTLY_INVERTIBLE, fuse
 
         consumers = _consumers(output)
@@ -296,7 +289,7 @@ class _Trace:
 
     def _hidden_bytes(self, pattern, act_name, call, bn_name, activation, sparse, sizes) -> None:  # noqa: ANN001
         """relu / relu6: without sparse storage the BN outputs they hide, compacted (or whole if not smaller);
-        with it, nothing (z is kept in y's place), and y's compacted copy that the trace counted is dropped."""
+        with it nothing (z is kept in y's place) and y's compacted copy the trace counted goes (``derived``)."""
         hidden = self.bn_hidden[bn_name].get(activation)
         if hidden is None:
             return
