@@ -50,7 +50,7 @@ test: $(TEST_STAMP) browser native
 	$(BIN)/python -m pytest -n 2 -q
 	# the fallback path (no compiler, failed build): the tests of the natively accelerated parts once more without them
 	RELUKIT_NATIVE=0 $(BIN)/python -m pytest -n 2 -q tests/test_piecewise.py tests/test_functional.py tests/test_packing.py \
-		tests/test_sparse.py tests/test_diagnostics_tally.py tests/test_mish.py
+		tests/test_sparse.py tests/test_diagnostics_tally.py tests/test_mish.py tests/test_batchnorm_act.py
 
 bench: native
 	$(BIN)/relukit bench --ops relu,leaky_relu,relu6,hardtanh --sizes 2^20,2^24
