@@ -86,13 +86,12 @@ class _PartlyInvertedBatchNorm(torch.autograd.Function):
         )
         y = _relu(name)(z)
         ctx.activation, ctx.eps, ctx.keeps_z = name, eps, False
-        if torch.compiler.is_compiling():  # the compaction's size is data-dependent: hidden part kept dense
-            ctx.compacted = False
-            ctx.save_for_backward(y, weight, bias, invstd, z.sub_(y))
-        elif sparse.storing():
+        compiling = torch.compiler.is_compiling()  # the partitioner may recompute y from z for later saves
+        if compiling or sparse.storing():
             ctx.keeps_z = True
             ctx.save_for_backward(z, weight, bias, invstd)
-            sparse.derive(y, z, _relu(name))
+            if not compiling:
+                sparse.derive(y, z, _relu(name))
         else:
             hidden = z.sub_(y)
             stored = sparse.compact(hidden)
