@@ -438,3 +438,19 @@ def test_lean_abn_fuses_the_first_call_of_a_module_called_twice(activation, spar
     torch.testing.assert_close(lean(x), stock(x), rtol=1e-12, atol=1e-12)
     lean.train()
     torch.compile(lean, fullgraph=True, backend="aot_eager")(x).sum().backward()  # every call runs act there
+
+
+def test_lean_trains_digits_to_stocks_accuracy_within_the_seed_spread():
+    """benchmarks/lean_accuracy.py, shortened: the compare study's CNN with BatchNorm on digits, stock and
+    lean(sparse=True, abn=True) from the same weights and batches, three seeds."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "lean_accuracy.py"
+    spec = importlib.util.spec_from_file_location("lean_accuracy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    result = module.run(seeds=3, epochs=3)
+    assert result["fused"] == 2  # BN -> ReLU and BN -> ReLU6
+    assert min(row["stock"] for row in result["rows"]) > 0.9  # it learned
+    assert result["largest_difference"] <= result["stock_spread"] + 1 / 450  # one test sample of 450
