@@ -454,3 +454,12 @@ def test_lean_trains_digits_to_stocks_accuracy_within_the_seed_spread():
     assert result["fused"] == 2  # BN -> ReLU and BN -> ReLU6
     assert min(row["stock"] for row in result["rows"]) > 0.9  # it learned
     assert result["largest_difference"] <= result["stock_spread"] + 1 / 450  # one test sample of 450
+
+
+def test_skip_activated_names_bad_arguments():
+    from relukit.batchnorm_act import SkipActivated
+
+    with pytest.raises(ValueError, match="SkipActivated: activation must be relu or relu6.*'leaky_relu'"):
+        SkipActivated(nn.LeakyReLU(), "leaky_relu")
+    with pytest.raises(TypeError, match="SkipActivated: act must be an nn.Module, got builtin_function_or_method"):
+        SkipActivated(torch.relu, "relu")

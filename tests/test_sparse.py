@@ -275,3 +275,15 @@ def test_storing_is_true_only_with_sparse_storage_innermost():
         with SavedTensorMeter():
             assert not sparse.storing()
     assert not sparse.storing()
+
+
+def test_derive_names_bad_arguments():
+    from relukit import sparse
+
+    t = torch.zeros(3)
+    with pytest.raises(TypeError, match="derive: t must be a tensor, got list"):
+        sparse.derive([0.0], t, torch.relu)
+    with pytest.raises(TypeError, match="derive: source must be a tensor, got float"):
+        sparse.derive(t, 1.0, torch.relu)
+    with pytest.raises(TypeError, match="derive: function must be callable, got str"):
+        sparse.derive(t, t, "relu")

@@ -247,6 +247,10 @@ class SkipActivated(nn.Module):
     every input goes to ``act``."""
 
     def __init__(self, act: nn.Module, activation: str) -> None:
+        if not isinstance(act, nn.Module):
+            raise TypeError(f"SkipActivated: act must be an nn.Module, got {type(act).__name__}")
+        if activation not in PARTLY_INVERTIBLE:
+            raise ValueError(f"SkipActivated: activation must be relu or relu6 (idempotent), got {activation!r}")
         super().__init__()
         self.act = act
         self.activation = activation

@@ -83,10 +83,7 @@ class _Shared:
     def _kept(self, kept: Any) -> torch.Tensor:
         return kept if self.outer is None else self.outer[1](kept)
 
-    def _rebuild(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def unpack(self) -> torch.Tensor:
+    def unpack(self) -> torch.Tensor:  # the subclasses' _rebuild() gives the tensor
         original = self.original()
         if original is not None and original._version != self.version:
             raise RuntimeError(
@@ -144,6 +141,11 @@ def derive(t: torch.Tensor, source: torch.Tensor, function: Any) -> None:
     reference to ``source`` and recomputes ``function(source)`` for backward. An in-place change of ``t``
     after this call ends the declaration. The caller guarantees the equality (relukit.nn.BatchNormAct:
     ``t = torch.relu(z)`` from the BN output ``z`` it keeps)."""
+    for name, value in (("t", t), ("source", source)):
+        if not isinstance(value, torch.Tensor):
+            raise TypeError(f"derive: {name} must be a tensor, got {_describe(value)}")
+    if not callable(function):
+        raise TypeError(f"derive: function must be callable, got {type(function).__name__}")
     _DERIVED[t] = (weakref.ref(source), function, t._version)
 
 
