@@ -463,3 +463,14 @@ def test_skip_activated_names_bad_arguments():
         SkipActivated(nn.LeakyReLU(), "leaky_relu")
     with pytest.raises(TypeError, match="SkipActivated: act must be an nn.Module, got builtin_function_or_method"):
         SkipActivated(torch.relu, "relu")
+
+
+def test_skip_activated_runs_the_module_on_an_output_changed_in_place():
+    from relukit.batchnorm_act import SkipActivated
+
+    fused = rnn.BatchNormAct2d(3, activation="relu")
+    skip = SkipActivated(nn.ReLU(), "relu")
+    y = fused(torch.randn(2, 3, 4, 4))
+    assert skip(y) is y  # the BatchNormAct's output as it came: relu(relu(z)) is relu(z)
+    y.sub_(1.0)
+    assert torch.equal(skip(y), torch.relu(y))  # changed since: the module runs

@@ -72,7 +72,7 @@ __all__ = [
 
 INVERTIBLE = ("identity", "leaky_relu", "elu", "celu", "selu")
 PARTLY_INVERTIBLE = ("relu", "relu6")  # z = y where y is strictly inside (0, top); the other z are kept
-# Outputs of relu / relu6 BatchNormActs (eager): tensor -> its activation; see SkipActivated
+# Outputs of relu / relu6 BatchNormActs (eager): tensor -> (its activation, its version); see SkipActivated
 _ACTIVATED: WeakIdKeyDictionary = WeakIdKeyDictionary()
 
 
@@ -121,7 +121,7 @@ class _BatchNormAct(_NormBase):
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         y = self._forward(input)
         if self.activation in PARTLY_INVERTIBLE and not torch.compiler.is_compiling():
-            _ACTIVATED[y] = self.activation
+            _ACTIVATED[y] = (self.activation, y._version)
         return y
 
     def _forward(self, input: torch.Tensor) -> torch.Tensor:
@@ -257,7 +257,7 @@ class SkipActivated(nn.Module):
 
     def forward(self, input: Any) -> Any:
         if isinstance(input, torch.Tensor) and not torch.compiler.is_compiling():
-            if _ACTIVATED.get(input) == self.activation:
+            if _ACTIVATED.get(input) == (self.activation, input._version):  # not changed in place since
                 return input
         return self.act(input)
 
