@@ -71,6 +71,7 @@ class _PartlyInvertedBatchNorm(torch.autograd.Function):
 
     * the BN output z, inside a :class:`relukit.sparse.SparseStorage`: y is declared ``relu(z)``
       (:func:`relukit.sparse.derive`), so the next layer's save of y costs nothing and is recomputed from z;
+      also while torch.compile traces (its partitioner then decides what the graph keeps);
     * otherwise y and the BN outputs y does not show, ``z - y``, compacted: 0 where y is z, z itself below 0,
       and for relu6 ``z - 6`` above 6 (exact up to 12, Sterbenz; rounded beyond, where relu6' is 0 and only
       BN's backward reads z). Backward rebuilds ``z = y + (z - y)``; both are one vectorised pass, no mask.
