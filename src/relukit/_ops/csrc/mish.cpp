@@ -1,13 +1,13 @@
 // Mish on the CPU: one exponential per element and direction, float32 in and out, float64 inside.
 //
 //   mish(x)  = x t,                          t = n (n + 2) / (n (n + 2) + 2),  n = e^x   (Misra 2019)
-//   mish'(x) = t + 4 x n (n + 1) / (w + 2)^2, w = n (n + 2)
+//   mish'(x) = (w (w + 2) + 4 x u) / (w + 2)^2,  u = n (n + 1), w = n (n + 2) = u + n
 //
 // (relukit.formulas.mish / mish_derivative.) Evaluating in double after a float32 input leaves one
 // rounding that matters, the final one to float32, so results are within 1 ulp of the float64 value
 // (0.5 ulp measured, tests/test_mish.py), subnormal outputs included (no subnormal intermediate exists in
 // double). e^x is a Cody-Waite reduction
-// and a degree-10 Taylor polynomial (relative error < 3e-13, far below float32's 6e-8). The math is written
+// and a degree-8 minimax polynomial (relative error < 8e-13, far below float32's 6e-8). The math is written
 // once, as templates over the lane type of lanes.h: packs of 2 x 4 doubles (AVX2 + FMA) and one double for
 // the tails and other CPUs, rounding identically (tests/test_mish.py compares them bit for bit).
 //
@@ -61,11 +61,13 @@ L exp_bounded(L a) {
   const L shifted = a * log2e + shifter;
   const L k = shifted - shifter;
   const L r = (a - k * ln2_hi) - k * ln2_lo;
-  // Taylor to degree 10, error < 3e-13 relative on |r| <= ln2 / 2; Horner, highest term first
-  constexpr double taylor[] = {1.0 / 362880.0, 1.0 / 40320.0, 1.0 / 5040.0, 1.0 / 720.0, 1.0 / 120.0,
-                               1.0 / 24.0,     1.0 / 6.0,      0.5,          1.0,          1.0};
-  L p = L(1.0 / 3628800.0);
-  for (double c : taylor) p = lanes::fma(p, r, c);
+  // degree 8, relative error < 8e-13 on |r| <= ln2 / 2 (the minimax fit of tests/test_mish.py; the degree-10
+  // Taylor polynomial, 3e-13, costs two more FMAs); Horner, highest term first
+  constexpr double coefficients[] = {0x1.a1a81baadea5cp-13, 0x1.6c18b34c9139cp-10, 0x1.111082af7146ap-7,
+                                     0x1.55555405071bbp-5,  0x1.555555a081881p-3,  0x1.0000000087f84p-1,
+                                     0x1.ffffffffd5644p-1,  0x1.ffffffffff7a5p-1};
+  L p = L(0x1.9eda7f0109c90p-16);
+  for (double c : coefficients) p = lanes::fma(p, r, c);
   return p * lanes::power_of_two(shifted);
 }
 
@@ -97,10 +99,11 @@ constexpr int64_t BLOCK = 256;
 template <class L>
 L mish_derivative_formula(L x) {
   const L n = exp_bounded(clamp(x, LOW, HIGH));
-  const L w = n * (n + 2.0);
+  const L u = n * (n + 1.0);
+  const L w = u + n;  // n (n + 2)
   const L w2 = w + 2.0;
-  const L b = clamp(x, -1e10, 1e10);
-  return lanes::select(lanes::greater(x, HIGH), L(1.0), (w * w2 + 4.0 * b * n * (n + 1.0)) / (w2 * w2));
+  const L b = clamp(x, -1e10, 1e10);  // -inf -> -1e10: 4 b u is then tiny (mish' -> 0), not -inf
+  return lanes::select(lanes::greater(x, HIGH), L(1.0), lanes::fma(w, w2, (4.0 * b) * u) / (w2 * w2));
 }
 
 inline double root_distance(double x, const Series& s) { return (x - s.root_hi) - s.root_lo; }
@@ -113,22 +116,24 @@ using Pack = double;
 #endif
 constexpr int64_t PACK = sizeof(Pack) / sizeof(double);
 
-// grad * mish'(x) at [i, i + width of L): the formula, and the number of elements near the root
+// grad * mish'(x) at [i, i + width of L): the formula, and the number of elements near the root (the root and
+// the window are passed by value: held in registers, not reloaded after every store through `out`)
 template <class L>
-int gradient_at(const float* g, const float* xs, float* out, const Series& s) {
+int gradient_at(const float* g, const float* xs, float* out, double root_hi, double root_lo, double window) {
   const L x = lanes::load(xs, L());
-  const L d = (x - s.root_hi) - s.root_lo;
+  const L d = (x - root_hi) - root_lo;
   lanes::store(out, lanes::load(g, L()) * mish_derivative_formula(x));
-  return lanes::count(lanes::less(lanes::abs(d), s.window));
+  return lanes::count(lanes::less(lanes::abs(d), window));
 }
 
 // grad * mish'(x) for one block of up to BLOCK elements: the formula in packs, which also count the
 // elements near the root; those (rare: the window is ~1e-3 wide) are redone with the series.
 void mish_gradient_block(const float* g, const float* xs, float* out, int64_t count, const Series& s) {
+  const double root_hi = s.root_hi, root_lo = s.root_lo, window = s.window;
   int near_count = 0;
   int64_t i = 0;
-  for (; i + PACK <= count; i += PACK) near_count += gradient_at<Pack>(g + i, xs + i, out + i, s);
-  for (; i < count; ++i) near_count += gradient_at<double>(g + i, xs + i, out + i, s);
+  for (; i + PACK <= count; i += PACK) near_count += gradient_at<Pack>(g + i, xs + i, out + i, root_hi, root_lo, window);
+  for (; i < count; ++i) near_count += gradient_at<double>(g + i, xs + i, out + i, root_hi, root_lo, window);
   if (near_count == 0) return;
   for (i = 0; i < count; ++i) {
     const double d = root_distance(xs[i], s);
