@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import torch
@@ -87,3 +88,18 @@ def test_medians_time_each_function_in_runs_of_its_own_calls(monkeypatch):
     # warm-up: one timed call each (1 s, so 3 calls per sample); then per repeat, per function: 1 + 3 calls
     assert "".join(log) == "ab" + ("aaaa" + "bbbb") * 2
     assert times["a"] == times["b"] == pytest.approx(1 / 3) and times["a min"] == pytest.approx(1 / 3)
+
+
+def test_each_size_runs_in_a_fresh_process_on_the_cpu():
+    """Several sizes: each column is measured in a spawned process (no heap inherited from the size before);
+    the rows come back in order, with the copy bandwidth of each size."""
+    assert measure._in_fresh_process(os.getpid) != os.getpid()
+    config = {"device": "cpu", "dtypes": ["float32"], "sizes": [64, 256], "ops": ["relu", "mish"]}
+    data = measure.run(config | {"compile": False, "repeats": 1, "warmup": 1}, threads=1)
+    assert [(r["size"], r["op"]) for r in data["results"] if r["impl"] == "relukit"] == [
+        (64, "relu"),
+        (64, "mish"),
+        (256, "relu"),
+        (256, "mish"),
+    ]
+    assert set(data["copy_gbps"]["float32"]) == {"64", "256"} and data["machine"]["cpu_threads"] == 1
