@@ -274,7 +274,7 @@ def run(config: dict, threads: int | None = None) -> dict:
     that one size's blocks leave in glibc's heap serve the next size's blocks, whatever their size (glibc
     takes a free chunk that fits before it considers mmap): whichever implementation's blocks fit ran
     without page faults, the other faulted its blocks in (2^24 elements after 2^22: torch's relu
-    forward+backward 18 ms against relukit's 68 ms, 1.5-3.8x in four runs; in fresh processes 90-114 ms
+    forward+backward 18 ms against relukit's 68 ms, ratios of 1.5-3.8 across runs; in fresh processes 90-114 ms
     against 87-97 ms)."""
     results, copy = [], {}
     fresh = config["device"] == "cpu" and len(config["dtypes"]) * len(config["sizes"]) > 1
