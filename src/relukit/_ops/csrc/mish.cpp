@@ -16,10 +16,11 @@
 // same. NaN passes through every step (comparisons keep it), so NaN in gives NaN out.
 //
 // Near the root of mish' (x ~ -1.19) the formula cancels: its absolute error (~1e-12, from the exp) is a
-// tenth of a float32 ulp of the result only beyond ~3e-4 of the root (mish' ~ 0.27 (x - root) there). There the derivative is the catalog's series
-// about the root (relukit.formulas._MISH_ROOT_SERIES), whose coefficients arrive at run time with the root
-// and the window (`constants` = [root_hi, root_lo, window, c_1, c_2, ...]), so none is restated here; the
-// window is 2^-10 (relukit._ops.mish.SERIES_WINDOW), so 5 terms suffice and most blocks skip the series.
+// tenth of a float32 ulp of the result only beyond ~3e-4 of the root (mish' ~ 0.27 (x - root) there).
+// There the derivative is the catalog's series about the root (relukit.formulas._MISH_ROOT_SERIES), whose
+// coefficients arrive at run time with the root and the window (`constants` = [root_hi, root_lo, window,
+// c_1, c_2, ...]), so none is restated here; the window is 2^-10 (relukit._ops.mish.SERIES_WINDOW), so 5
+// terms suffice and most blocks skip the series.
 //
 // The ops (namespace relukit_native, a fragment: other sources of this extension add their own) write into
 // an output the caller allocates (relukit._ops.allocator: huge pages for large blocks). Each element
@@ -132,7 +133,9 @@ void mish_gradient_block(const float* g, const float* xs, float* out, int64_t co
   const double root_hi = s.root_hi, root_lo = s.root_lo, window = s.window;
   int near_count = 0;
   int64_t i = 0;
-  for (; i + PACK <= count; i += PACK) near_count += gradient_at<Pack>(g + i, xs + i, out + i, root_hi, root_lo, window);
+  for (; i + PACK <= count; i += PACK) {
+    near_count += gradient_at<Pack>(g + i, xs + i, out + i, root_hi, root_lo, window);
+  }
   for (; i < count; ++i) near_count += gradient_at<double>(g + i, xs + i, out + i, root_hi, root_lo, window);
   if (near_count == 0) return;
   for (i = 0; i < count; ++i) {
